@@ -1,0 +1,257 @@
+/* ct_util.c: base64, wiping allocation, secret files. */
+#include "custodian/ct_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+ct_err
+ct_b64_encode(const uint8_t *in, size_t len, char **out)
+{
+	char *s;
+
+	*out = NULL;
+	if (len > (1u << 30))
+		return CT_ERR_TOO_LARGE;
+	if ((s = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
+		return CT_ERR_NOMEM;
+	EVP_EncodeBlock((unsigned char *)s, in, (int)len);
+	*out = s;
+	return CT_OK;
+}
+
+static bool
+b64_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+ct_err
+ct_b64_decode(const char *in, size_t inlen, size_t max, uint8_t **out,
+	      size_t *outlen)
+{
+	size_t i, pad = 0, n;
+	uint8_t *buf;
+	int got;
+
+	*out = NULL;
+	*outlen = 0;
+	if (inlen % 4 != 0)
+		return CT_ERR_BAD_REQUEST;
+	if (inlen / 4 * 3 > max + 2)
+		return CT_ERR_TOO_LARGE;
+	if (inlen > 0 && in[inlen - 1] == '=')
+		pad = (inlen > 1 && in[inlen - 2] == '=') ? 2 : 1;
+	/* EVP_DecodeBlock skips blanks and stops at junk: check every byte. */
+	for (i = 0; i < inlen - pad; i++)
+		if (!b64_char(in[i]))
+			return CT_ERR_BAD_REQUEST;
+	n = inlen / 4 * 3 - pad;
+	if (n > max)
+		return CT_ERR_TOO_LARGE;
+	/* +3: EVP_DecodeBlock writes the padding bytes too. */
+	if ((buf = malloc(inlen / 4 * 3 + 1)) == NULL)
+		return CT_ERR_NOMEM;
+	if (inlen > 0) {
+		got = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)inlen);
+		if (got < 0 || (size_t)got != inlen / 4 * 3) {
+			ct_free_secret(buf, inlen / 4 * 3 + 1);
+			return CT_ERR_BAD_REQUEST;
+		}
+	}
+	*out = buf;
+	*outlen = n;
+	return CT_OK;
+}
+
+void
+ct_hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+void
+ct_free_secret(void *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, len);
+	free(p);
+}
+
+/* jansson's free() gets no size: keep it in a header before the block. */
+typedef union {
+	size_t size;
+	max_align_t align;
+} json_hdr;
+
+static void *
+json_wiping_malloc(size_t n)
+{
+	json_hdr *h;
+
+	if (n > SIZE_MAX - sizeof(*h) || (h = malloc(sizeof(*h) + n)) == NULL)
+		return NULL;
+	h->size = n;
+	return h + 1;
+}
+
+static void
+json_wiping_free(void *p)
+{
+	json_hdr *h;
+
+	if (p == NULL)
+		return;
+	h = (json_hdr *)p - 1;
+	ct_free_secret(h, sizeof(*h) + h->size);
+}
+
+void
+ct_json_use_wiping_alloc(void)
+{
+	json_set_alloc_funcs(json_wiping_malloc, json_wiping_free);
+}
+
+static ct_err
+secret_copy(const char *src, size_t len, char **out, size_t *outlen)
+{
+	char *s;
+
+	if (CRYPTO_secure_malloc_initialized() == 0)
+		(void)CRYPTO_secure_malloc_init(65536, 32);
+	if ((s = OPENSSL_secure_malloc(len + 1)) == NULL)
+		return CT_ERR_NOMEM;
+	memcpy(s, src, len);
+	s[len] = '\0';
+	*out = s;
+	*outlen = len;
+	return CT_OK;
+}
+
+ct_err
+ct_secret_from_file(const char *path, char **out, size_t *outlen, char *err,
+		    size_t errlen)
+{
+	char buf[CT_SECRET_FILE_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	int fd = -1;
+	ct_err r = CT_ERR_IO;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & S_IRWXO) != 0) {
+		snprintf(err, errlen, "%s: readable or writable by others "
+		    "(mode %03o): refused", path, st.st_mode & 0777);
+		r = CT_ERR_POLICY;
+		goto out;
+	}
+	while (len < sizeof(buf)) {
+		n = read(fd, buf + len, sizeof(buf) - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > CT_SECRET_FILE_MAX) {
+		snprintf(err, errlen, "%s: longer than %d bytes", path,
+		    CT_SECRET_FILE_MAX);
+		r = CT_ERR_POLICY;
+		goto out;
+	}
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	r = secret_copy(buf, len, out, outlen);
+ out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+ct_err
+ct_secret_from_env(const char *name, char **out, size_t *outlen, char *err,
+		   size_t errlen)
+{
+	char *v;
+	size_t len;
+	ct_err r;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((v = getenv(name)) == NULL) {
+		snprintf(err, errlen, "environment variable %s is not set", name);
+		return CT_ERR_POLICY;
+	}
+	if ((len = strlen(v)) > CT_SECRET_FILE_MAX) {
+		snprintf(err, errlen, "environment variable %s is too long", name);
+		return CT_ERR_POLICY;
+	}
+	r = secret_copy(v, len, out, outlen);
+	/* The environment block stays mapped for the process's life. */
+	OPENSSL_cleanse(v, len);
+	unsetenv(name);
+	return r;
+}
+
+bool
+ct_valid_name(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max)
+			return false;
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' ||
+		    s[i] == '-'))
+			return false;
+	}
+	return i > 0;
+}
+
+ct_err
+ct_no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		return CT_ERR_INTERNAL;
+	return CT_OK;
+}

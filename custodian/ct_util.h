@@ -1,0 +1,51 @@
+/* ct_util.h: small helpers shared by the daemon and the CLI. */
+#ifndef CT_UTIL_H
+#define CT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "custodian/ct_err.h"
+
+#define CT_SECRET_FILE_MAX 256 /* PIN files */
+
+/* Base64 (RFC 4648, with padding, no line breaks).
+ * ct_b64_encode: *out is malloc'd and NUL-terminated; the caller frees it
+ * (with ct_free_secret when it encodes a secret).
+ * ct_b64_decode: strict (canonical padding, no whitespace, no junk);
+ * *out is malloc'd (never NULL on success, even for empty input) and
+ * holds at most `max` bytes, else CT_ERR_TOO_LARGE. */
+ct_err ct_b64_encode(const uint8_t *in, size_t len, char **out) CT_WUR;
+ct_err ct_b64_decode(const char *in, size_t inlen, size_t max, uint8_t **out,
+		     size_t *outlen) CT_WUR;
+
+/* Lowercase hex into out (2 * len + 1 bytes). */
+void ct_hex(const uint8_t *in, size_t len, char *out);
+
+/* Wipe and free memory that held a secret (NULL is fine). */
+void ct_free_secret(void *p, size_t len);
+
+/* Make jansson wipe every block it frees, so that request and reply
+ * documents holding plaintext keys leave nothing behind.  Call once at
+ * start, before any json_* call. */
+void ct_json_use_wiping_alloc(void);
+
+/* Read a secret (a PIN) from a file: regular file, not a symlink, not
+ * readable or writable by others, at most CT_SECRET_FILE_MAX bytes; one
+ * trailing newline is dropped.  *out is in OpenSSL's secure heap,
+ * NUL-terminated; free with OPENSSL_secure_clear_free(*out, *outlen + 1). */
+ct_err ct_secret_from_file(const char *path, char **out, size_t *outlen,
+			   char *err, size_t errlen) CT_WUR;
+/* Same from an environment variable, which is then wiped and unset. */
+ct_err ct_secret_from_env(const char *name, char **out, size_t *outlen,
+			  char *err, size_t errlen) CT_WUR;
+
+/* Names of keys, tokens, clients: [A-Za-z0-9._-]{1,max}. */
+bool ct_valid_name(const char *s, size_t max);
+
+/* Process-wide: no core dumps, not ptrace-attachable by peers. */
+ct_err ct_no_core_dumps(void) CT_WUR;
+
+#endif
