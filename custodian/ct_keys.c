@@ -1,0 +1,204 @@
+/* ct_keys.c: the key-version store. */
+#include "custodian/ct_keys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ct_err
+ct_key_label(const char *name, uint32_t version, char *buf, size_t buflen)
+{
+	int n = snprintf(buf, buflen, "%s/v%u", name, version);
+
+	return n < 0 || (size_t)n >= buflen ? CT_ERR_INTERNAL : CT_OK;
+}
+
+uint32_t
+ct_key_label_version(const char *name, const char *label)
+{
+	size_t nlen = strlen(name);
+	const char *p;
+	uint64_t v = 0;
+
+	if (strncmp(label, name, nlen) != 0 || label[nlen] != '/' ||
+	    label[nlen + 1] != 'v')
+		return 0;
+	p = label + nlen + 2;
+	/* Canonical decimal only: "v01" or "v1x" is some other object. */
+	if (*p < '1' || *p > '9')
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return 0;
+	}
+	return (uint32_t)v;
+}
+
+static int
+cmp_ver(const void *a, const void *b)
+{
+	uint32_t x = ((const ct_keyver *)a)->version;
+	uint32_t y = ((const ct_keyver *)b)->version;
+
+	return x < y ? -1 : x > y;
+}
+
+static ct_err
+load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
+	 size_t errlen)
+{
+	char **labels = NULL, prefix[P11_LABEL_MAX], label[P11_LABEL_MAX];
+	size_t i, n = 0;
+	uint32_t v;
+	bool pair = pk->type != POL_KEY_AES_256;
+	ct_keyver *kv;
+	ct_err r;
+
+	k->pol = pk;
+	snprintf(prefix, sizeof(prefix), "%s/v", pk->name);
+	if ((r = p11_list_labels(s, prefix, &labels, &n)) != CT_OK) {
+		snprintf(err, errlen, "key %s: listing token objects: %s",
+		    pk->name, p11_session_last_error(s));
+		goto out;
+	}
+	r = CT_ERR_NOMEM;
+	if (n > 0 && (k->vers = calloc(n, sizeof(*k->vers))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((v = ct_key_label_version(pk->name, labels[i])) == 0)
+			continue;
+		kv = &k->vers[k->n_vers];
+		kv->version = v;
+		if ((r = ct_key_label(pk->name, v, label, sizeof(label))) != CT_OK)
+			goto out;
+		r = p11_find(s, pair ? P11_OBJ_PRIVATE : P11_OBJ_SECRET, label,
+		    &kv->handle);
+		if (r == CT_OK && pair)
+			r = p11_public_key(s, label, &kv->pub);
+		if (r != CT_OK) {
+			snprintf(err, errlen, "key %s: %s: %s %s", pk->name, label,
+			    ct_strerror(r), p11_session_last_error(s));
+			goto out;
+		}
+		k->n_vers++;
+	}
+	qsort(k->vers, k->n_vers, sizeof(*k->vers), cmp_ver);
+	r = CT_OK;
+ out:
+	p11_labels_free(labels, n);
+	return r;
+}
+
+ct_err
+ct_keys_load(const pol_policy *pol, p11_session *const *sess,
+	     ct_keystore **out, char *err, size_t errlen)
+{
+	ct_keystore *ks;
+	size_t i;
+	ct_err r = CT_ERR_NOMEM;
+
+	*out = NULL;
+	if ((ks = calloc(1, sizeof(*ks))) == NULL)
+		return CT_ERR_NOMEM;
+	if (pol->n_keys > 0 &&
+	    (ks->keys = calloc(pol->n_keys, sizeof(*ks->keys))) == NULL)
+		goto out;
+	for (ks->n_keys = 0; ks->n_keys < pol->n_keys; ks->n_keys++) {
+		i = ks->n_keys;
+		r = load_key(&pol->keys[i], sess[pol->keys[i].token], &ks->keys[i],
+		    err, errlen);
+		if (r != CT_OK) {
+			ks->n_keys++; /* so that free sees the partial key */
+			goto out;
+		}
+	}
+	*out = ks;
+	ks = NULL;
+	r = CT_OK;
+ out:
+	ct_keys_free(ks);
+	return r;
+}
+
+void
+ct_keys_free(ct_keystore *ks)
+{
+	size_t i, j;
+
+	if (ks == NULL)
+		return;
+	for (i = 0; i < ks->n_keys; i++) {
+		for (j = 0; j < ks->keys[i].n_vers; j++)
+			EVP_PKEY_free(ks->keys[i].vers[j].pub);
+		free(ks->keys[i].vers);
+	}
+	free(ks->keys);
+	free(ks);
+}
+
+const ct_key *
+ct_keys_find(const ct_keystore *ks, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ks->n_keys; i++)
+		if (strcmp(ks->keys[i].pol->name, name) == 0)
+			return &ks->keys[i];
+	return NULL;
+}
+
+const ct_keyver *
+ct_key_version(const ct_key *k, uint32_t v)
+{
+	size_t i;
+
+	if (k->n_vers == 0)
+		return NULL;
+	if (v == 0)
+		return &k->vers[k->n_vers - 1];
+	for (i = 0; i < k->n_vers; i++)
+		if (k->vers[i].version == v)
+			return &k->vers[i];
+	return NULL;
+}
+
+void
+ct_keys_update_handle(ct_keystore *ks, const ct_keyref *ref)
+{
+	const ct_key *k = ct_keys_find(ks, ref->name);
+	ct_keyver *kv;
+
+	if (k != NULL && (kv = (ct_keyver *)ct_key_version(k, ref->version)) != NULL)
+		kv->handle = ref->handle;
+}
+
+ct_err
+ct_keyref_set(ct_keyref *ref, const ct_key *k, const ct_keyver *kv)
+{
+	ct_err r;
+
+	memset(ref, 0, sizeof(*ref));
+	if ((r = ct_key_label(k->pol->name, kv->version, ref->label,
+	    sizeof(ref->label))) != CT_OK)
+		return r;
+	snprintf(ref->name, sizeof(ref->name), "%s", k->pol->name);
+	ref->version = kv->version;
+	ref->type = k->pol->type;
+	ref->sign = k->pol->sign;
+	ref->oaep = k->pol->oaep;
+	ref->handle = kv->handle;
+	if (kv->pub != NULL && EVP_PKEY_up_ref(kv->pub) != 1)
+		return CT_ERR_INTERNAL;
+	ref->pub = kv->pub;
+	return CT_OK;
+}
+
+void
+ct_keyref_clear(ct_keyref *ref)
+{
+	EVP_PKEY_free(ref->pub);
+	memset(ref, 0, sizeof(*ref));
+}

@@ -1,0 +1,72 @@
+/* ct_keys.h: which versions of each policy key exist on the tokens.
+ *
+ * A key version is a token object labelled "<name>/v<version>" (private key
+ * and public key for pairs, secret key for AES).  The store is built once
+ * per policy (at start and on reload) by scanning the tokens, and caches
+ * object handles and public keys, so that a request costs no C_FindObjects.
+ * The current version is the highest one.  Only the main thread reads or
+ * changes a store; jobs carry copies (ct_keyref).
+ */
+#ifndef CT_KEYS_H
+#define CT_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "custodian/ct_err.h"
+#include "pkcs11/p11.h"
+#include "policy/pol.h"
+
+typedef struct {
+	uint32_t version;
+	CK_OBJECT_HANDLE handle; /* private or secret key */
+	EVP_PKEY *pub;		 /* public half of a pair, owned; else NULL */
+} ct_keyver;
+
+typedef struct {
+	const pol_key *pol; /* in the policy the store was built for */
+	ct_keyver *vers;    /* ascending by version */
+	size_t n_vers;
+} ct_key;
+
+typedef struct {
+	ct_key *keys; /* same order as the policy's keys */
+	size_t n_keys;
+} ct_keystore;
+
+/* What a job needs of one key version: a copy, valid after the store is
+ * replaced.  Holds a reference on pub; release with ct_keyref_clear(). */
+typedef struct {
+	char name[POL_NAME_MAX + 1];
+	char label[P11_LABEL_MAX];
+	uint32_t version;
+	pol_key_type type;
+	pol_sign_scheme sign;
+	pol_oaep_hash oaep;
+	CK_OBJECT_HANDLE handle;
+	EVP_PKEY *pub;
+} ct_keyref;
+
+/* sess[i] is a logged-in session on the policy's token i. */
+ct_err ct_keys_load(const pol_policy *pol, p11_session *const *sess,
+		    ct_keystore **out, char *err, size_t errlen) CT_WUR;
+void ct_keys_free(ct_keystore *ks);
+
+const ct_key *ct_keys_find(const ct_keystore *ks, const char *name);
+/* Version v of the key, or its current version when v is 0; NULL if none. */
+const ct_keyver *ct_key_version(const ct_key *k, uint32_t v);
+/* Record a handle found again after the token invalidated the old one. */
+void ct_keys_update_handle(ct_keystore *ks, const ct_keyref *ref);
+
+ct_err ct_keyref_set(ct_keyref *ref, const ct_key *k, const ct_keyver *kv) CT_WUR;
+void ct_keyref_clear(ct_keyref *ref);
+
+/* "<name>/v<version>" into buf (P11_LABEL_MAX). */
+ct_err ct_key_label(const char *name, uint32_t version, char *buf,
+		    size_t buflen) CT_WUR;
+/* Parse a label of that form for this name; 0 when it is not one. */
+uint32_t ct_key_label_version(const char *name, const char *label);
+
+#endif

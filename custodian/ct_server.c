@@ -1,0 +1,839 @@
+/* ct_server.c: the event loop of custodiand. */
+#include "custodian/ct_server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "custodian/ct_audit.h"
+#include "custodian/ct_keys.h"
+#include "custodian/ct_ops.h"
+#include "custodian/ct_pool.h"
+#include "custodian/ct_tokens.h"
+#include "custodian/ct_util.h"
+
+#define MAX_CONNS 4096	      /* fds above this are refused at accept */
+#define READ_CHUNK 4096
+#define SHUTDOWN_GRACE_S 5    /* how long SIGTERM waits for running jobs */
+
+typedef struct conn {
+	uint64_t id;
+	int fd;
+	ct_peer peer;
+	char *rbuf; /* bytes read and not yet handled; may hold plaintext */
+	size_t rlen, rcap;
+	char *wbuf; /* reply bytes not yet sent; may hold plaintext */
+	size_t wlen, woff;
+	bool busy;    /* a request is running or waits for its audit commit */
+	bool eof;     /* the peer sent everything it will send */
+	bool closing; /* close once wbuf is sent */
+	unsigned events; /* what epoll watches now */
+} conn;
+
+/* A reply that may leave only after the audit line covering it is synced. */
+typedef struct staged {
+	struct staged *next;
+	uint64_t conn_id;
+	char id[CT_ID_MAX + 1];
+	char *reply;
+	size_t len;
+} staged;
+
+typedef struct {
+	const ct_server_opts *opts;
+	pol_policy *pol;
+	p11_token **tokens;	/* one per policy token, fixed for the run */
+	p11_session **sess;	/* main-thread sessions, for key scans */
+	size_t n_tokens;
+	ct_keystore *ks;
+	ct_pool *pool;
+	ct_audit *audit;
+	char *sock_path;
+	int lfd, ep, sigfd;
+	conn *conns[MAX_CONNS];
+	size_t n_conns;
+	uint64_t next_id;
+	staged *stage_head, **stage_tail;
+	struct timespec now;
+	time_t started;
+	uint64_t requests;
+	bool stopping;
+} server;
+
+static void
+event_set_str(json_t *ev, const char *k, const char *v)
+{
+	json_t *s;
+
+	/* Details may quote client bytes that are not UTF-8: drop them. */
+	if (v != NULL && (s = json_string(v)) != NULL)
+		json_object_set_new(ev, k, s);
+}
+
+static json_t *
+peer_json(const ct_peer *p)
+{
+	return json_pack("{s:I, s:I, s:I}", "uid", (json_int_t)p->uid, "gid",
+	    (json_int_t)p->gid, "pid", (json_int_t)p->pid);
+}
+
+/* Append an audit line; a failure here fails the whole turn's commit. */
+static ct_err
+audit_event(server *sv, json_t *ev)
+{
+	ct_err r;
+
+	if (ev == NULL)
+		return CT_ERR_NOMEM;
+	r = ct_audit_append(sv->audit, ev, &sv->now);
+	json_decref(ev);
+	if (r != CT_OK)
+		fprintf(stderr, "custodiand: audit append: %s\n", ct_strerror(r));
+	return r;
+}
+
+static ct_err
+audit_request(server *sv, const ct_peer *peer, const ct_request *req,
+	      const ct_keyref *key, ct_err result, const char *detail)
+{
+	json_t *ev = json_pack("{s:s, s:o}", "event", "request", "peer",
+	    peer_json(peer));
+
+	if (ev == NULL)
+		return CT_ERR_NOMEM;
+	event_set_str(ev, "id", req->id[0] ? req->id : NULL);
+	event_set_str(ev, "op", req->spec ? req->spec->name : NULL);
+	if (key != NULL && key->name[0] != '\0') {
+		event_set_str(ev, "key", key->name);
+		json_object_set_new(ev, "version", json_integer(key->version));
+	} else
+		event_set_str(ev, "key", req->key[0] ? req->key : NULL);
+	event_set_str(ev, "result", result == CT_OK ? "ok" : ct_err_code(result));
+	if (result != CT_OK)
+		event_set_str(ev, "detail", detail);
+	return audit_event(sv, ev);
+}
+
+static conn *
+conn_get(server *sv, uint64_t id)
+{
+	int fd = (int)(id & 0xffffff);
+	conn *c = fd >= 0 && fd < MAX_CONNS ? sv->conns[fd] : NULL;
+
+	return c != NULL && c->id == id ? c : NULL;
+}
+
+static void
+stage(server *sv, uint64_t conn_id, const char *req_id, char *reply,
+      size_t len)
+{
+	staged *s = calloc(1, sizeof(*s));
+
+	conn *c;
+
+	if (s == NULL) {
+		/* Nothing can be said to this client; drop it. */
+		ct_free_secret(reply, len);
+		if ((c = conn_get(sv, conn_id)) != NULL)
+			c->closing = true, c->busy = false;
+		return;
+	}
+	s->conn_id = conn_id;
+	snprintf(s->id, sizeof(s->id), "%s", req_id);
+	s->reply = reply;
+	s->len = len;
+	*sv->stage_tail = s;
+	sv->stage_tail = &s->next;
+}
+
+/* Stage an error reply and audit the refusal. */
+static void
+refuse(server *sv, conn *c, const ct_request *req, const ct_keyref *key,
+       ct_err e, const char *msg)
+{
+	char *reply = NULL;
+	size_t len = 0;
+
+	(void)audit_request(sv, &c->peer, req, key, e, msg);
+	if (ct_reply_error(req->id, e, msg, &reply, &len) != CT_OK) {
+		c->closing = true;
+		return;
+	}
+	c->busy = true;
+	stage(sv, c->id, req->id, reply, len);
+}
+
+static json_t *
+status_result(server *sv)
+{
+	char digest[65];
+	json_t *toks = json_array(), *t;
+	size_t i;
+
+	ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
+	for (i = 0; toks != NULL && i < sv->n_tokens; i++) {
+		t = json_pack("{s:s, s:s}", "name", sv->pol->tokens[i].name,
+		    "label", p11_token_label(sv->tokens[i]));
+		json_array_append_new(toks, t);
+	}
+	return json_pack("{s:s, s:i, s:I, s:s, s:o*, s:I, s:I, s:I, s:I, s:I}",
+	    "service", "custodiand", "protocol", CT_PROTO_VERSION,
+	    "uptime_seconds", (json_int_t)(sv->now.tv_sec - sv->started),
+	    "policy_digest", digest, "tokens", toks,
+	    "keys", (json_int_t)sv->pol->n_keys,
+	    "workers", (json_int_t)sv->pol->workers,
+	    "connections", (json_int_t)sv->n_conns,
+	    "requests", (json_int_t)sv->requests,
+	    "audit_seq", (json_int_t)ct_audit_seq(sv->audit));
+}
+
+/* Reply to a job that finished (on a worker or inline). */
+static void
+finish(server *sv, ct_job *job)
+{
+	conn *c = conn_get(sv, job->conn_id);
+	char *reply = NULL;
+	size_t len = 0;
+	ct_err r;
+
+	if (job->refound) {
+		ct_keys_update_handle(sv->ks, &job->key);
+		ct_keys_update_handle(sv->ks, &job->target);
+	}
+	r = audit_request(sv, &job->peer, &job->req,
+	    job->target.name[0] ? &job->target : &job->key, job->err, job->msg);
+	if (c == NULL)
+		return; /* the client left; the line still records what happened */
+	r = job->err == CT_OK ? ct_reply_ok(job->req.id, job->result, &reply, &len) :
+	    ct_reply_error(job->req.id, job->err, job->msg, &reply, &len);
+	if (r != CT_OK) {
+		c->closing = true;
+		c->busy = false;
+		return;
+	}
+	stage(sv, c->id, job->req.id, reply, len);
+}
+
+static void
+run_inline(server *sv, ct_job *job)
+{
+	job->result = job->cmd->op == CT_OP_STATUS ? status_result(sv) :
+	    ct_ops_list_keys(sv->pol, sv->ks, &job->peer);
+	job->err = job->result != NULL ? CT_OK : CT_ERR_NOMEM;
+	finish(sv, job);
+	ct_job_free(job);
+}
+
+static void
+handle_line(server *sv, conn *c, const char *line, size_t len)
+{
+	char msg[256];
+	ct_request req;
+	ct_job *job;
+	ct_err r;
+
+	sv->requests++;
+	if ((r = ct_request_decode(line, len, &req, msg, sizeof(msg))) != CT_OK) {
+		refuse(sv, c, &req, NULL, r, msg);
+		return;
+	}
+	if (sv->stopping) {
+		refuse(sv, c, &req, NULL, CT_ERR_SHUTTING_DOWN, NULL);
+		ct_request_clear(&req);
+		return;
+	}
+	if ((job = ct_job_new(c->id, &c->peer, &req)) == NULL) {
+		refuse(sv, c, &req, NULL, CT_ERR_NOMEM, NULL);
+		ct_request_clear(&req);
+		return;
+	}
+	c->busy = true;
+	if ((r = ct_ops_prepare(sv->pol, sv->ks, job)) != CT_OK) {
+		job->err = r;
+		finish(sv, job);
+		ct_job_free(job);
+	} else if (job->cmd->token)
+		ct_pool_submit(sv->pool, job);
+	else
+		run_inline(sv, job);
+}
+
+/* Handle complete lines while the connection has no request running. */
+static void
+process_lines(server *sv, conn *c)
+{
+	ct_request none;
+	char *nl;
+	size_t len;
+
+	while (!c->busy && !c->closing && c->rlen > 0) {
+		nl = memchr(c->rbuf, '\n', c->rlen);
+		len = nl != NULL ? (size_t)(nl - c->rbuf) : c->rlen;
+		if (len > CT_LINE_MAX) {
+			/* The stream is out of step: answer, then hang up. */
+			memset(&none, 0, sizeof(none));
+			refuse(sv, c, &none, NULL, CT_ERR_TOO_LARGE,
+			    "request longer than 65536 bytes");
+			c->closing = true;
+			return;
+		}
+		if (nl == NULL)
+			break;
+		handle_line(sv, c, c->rbuf, len);
+		memmove(c->rbuf, c->rbuf + len + 1, c->rlen - len - 1);
+		OPENSSL_cleanse(c->rbuf + c->rlen - len - 1, len + 1);
+		c->rlen -= len + 1;
+	}
+	/* Answer every complete line the peer sent before it hung up. */
+	if (c->eof && !c->busy)
+		c->closing = true;
+}
+
+static void
+conn_close(server *sv, conn *c)
+{
+	if (c->events != 0)
+		epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	sv->conns[c->fd] = NULL;
+	sv->n_conns--;
+	ct_free_secret(c->rbuf, c->rcap);
+	ct_free_secret(c->wbuf, c->wlen);
+	free(c);
+}
+
+static void
+conn_read(server *sv, conn *c)
+{
+	char *nb;
+	ssize_t n;
+
+	for (;;) {
+		if (c->rcap - c->rlen < READ_CHUNK && c->rcap < CT_LINE_MAX + 1 + READ_CHUNK) {
+			/* Grow and wipe: realloc would leave plaintext behind. */
+			size_t ncap = c->rcap ? c->rcap * 2 : READ_CHUNK;
+			if ((nb = malloc(ncap)) == NULL) {
+				c->closing = true;
+				return;
+			}
+			if (c->rlen > 0)
+				memcpy(nb, c->rbuf, c->rlen);
+			ct_free_secret(c->rbuf, c->rcap);
+			c->rbuf = nb;
+			c->rcap = ncap;
+		}
+		if (c->rcap == c->rlen)
+			break; /* full: the line check below answers it */
+		n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		if (n > 0) {
+			c->rlen += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			c->eof = true;
+		break;
+	}
+	process_lines(sv, c);
+	if (c->rlen == 0 && c->rbuf != NULL) {
+		/* Idle connections hold no buffer (1,000 of them must be cheap). */
+		ct_free_secret(c->rbuf, c->rcap);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+}
+
+static void
+conn_flush(conn *c)
+{
+	ssize_t n;
+
+	while (c->woff < c->wlen) {
+		n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->woff += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		c->closing = true;
+		c->woff = c->wlen; /* peer is gone: discard */
+	}
+	ct_free_secret(c->wbuf, c->wlen);
+	c->wbuf = NULL;
+	c->wlen = c->woff = 0;
+}
+
+/* Watch what the connection needs now; close it when it is done.  A
+ * connection that waits for nothing is not in the epoll set at all: a
+ * hung-up socket is reported even with an empty event mask. */
+static void
+conn_update(server *sv, conn *c)
+{
+	struct epoll_event ev = { 0 };
+
+	if (c->closing && !c->busy && c->wlen == 0) {
+		conn_close(sv, c);
+		return;
+	}
+	ev.events = (c->busy || c->closing || c->eof ? 0 : EPOLLIN) |
+	    (c->wlen > 0 ? EPOLLOUT : 0);
+	ev.data.u64 = c->id;
+	if (ev.events == c->events)
+		return;
+	if (ev.events == 0)
+		epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	else if (epoll_ctl(sv->ep, c->events == 0 ? EPOLL_CTL_ADD :
+	    EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		c->closing = true; /* cannot watch it: drop it */
+		ev.events = 0;
+	}
+	c->events = ev.events;
+}
+
+static void
+conn_accept(server *sv)
+{
+	struct epoll_event ev = { 0 };
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	conn *c;
+	int fd;
+
+	while ((fd = accept4(sv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		if (fd >= MAX_CONNS || sv->stopping ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1 ||
+		    (c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->id = (++sv->next_id << 24) | (uint64_t)fd;
+		c->peer.pid = cred.pid;
+		c->peer.uid = cred.uid;
+		c->peer.gid = cred.gid;
+		c->events = EPOLLIN;
+		ev.events = EPOLLIN;
+		ev.data.u64 = c->id;
+		if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		sv->conns[fd] = c;
+		sv->n_conns++;
+	}
+}
+
+/* Commit the turn's audit lines, then release the replies they cover. */
+static void
+deliver(server *sv)
+{
+	staged *s, *next, *list = sv->stage_head;
+	bool synced;
+	char *err;
+	size_t elen;
+	conn *c;
+
+	if (list == NULL && ct_audit_pending(sv->audit) == 0)
+		return;
+	/* Lines handled below stage new replies: they wait for the next commit. */
+	sv->stage_head = NULL;
+	sv->stage_tail = &sv->stage_head;
+	synced = ct_audit_commit(sv->audit) == CT_OK;
+	if (!synced)
+		fprintf(stderr, "custodiand: audit commit failed: refusing "
+		    "this turn's operations\n");
+	for (s = list; s != NULL; s = next) {
+		next = s->next;
+		if (!synced) {
+			/* Fail closed: what is not in the log did not happen. */
+			ct_free_secret(s->reply, s->len);
+			s->reply = NULL;
+			if (ct_reply_error(s->id, CT_ERR_AUDIT, NULL, &err, &elen) == CT_OK)
+				s->reply = err, s->len = elen;
+		}
+		if ((c = conn_get(sv, s->conn_id)) != NULL) {
+			c->busy = false;
+			if (s->reply != NULL && c->wbuf == NULL) {
+				c->wbuf = s->reply, c->wlen = s->len, c->woff = 0;
+				s->reply = NULL;
+			} else
+				c->closing = true;
+			conn_flush(c);
+			process_lines(sv, c);
+			conn_update(sv, c);
+		}
+		ct_free_secret(s->reply, s->len);
+		free(s);
+	}
+}
+
+static void
+drop_staged(server *sv)
+{
+	staged *s, *next;
+
+	for (s = sv->stage_head; s != NULL; s = next) {
+		next = s->next;
+		ct_free_secret(s->reply, s->len);
+		free(s);
+	}
+	sv->stage_head = NULL;
+	sv->stage_tail = &sv->stage_head;
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* A reload may change clients, keys and rights; tokens and the service
+ * section are fixed for the process's life. */
+static bool
+reloadable(const pol_policy *old, const pol_policy *new, char *why, size_t wl)
+{
+	size_t i;
+
+	if (old->n_tokens != new->n_tokens)
+		goto tokens;
+	for (i = 0; i < old->n_tokens; i++) {
+		const pol_token *a = &old->tokens[i], *b = &new->tokens[i];
+		if (!same_str(a->name, b->name) || !same_str(a->module, b->module) ||
+		    !same_str(a->label, b->label) || !same_str(a->uri, b->uri) ||
+		    !same_str(a->pin_file, b->pin_file) || !same_str(a->pin_env, b->pin_env))
+			goto tokens;
+	}
+	if (!same_str(old->socket, new->socket) ||
+	    !same_str(old->audit_log, new->audit_log) || old->workers != new->workers) {
+		snprintf(why, wl, "the service section changed: restart needed");
+		return false;
+	}
+	return true;
+ tokens:
+	snprintf(why, wl, "the tokens changed: restart needed");
+	return false;
+}
+
+static void
+reload(server *sv)
+{
+	char err[512] = "", digest[65];
+	pol_policy *np = NULL;
+	ct_keystore *nks = NULL;
+	json_t *ev;
+	ct_err r;
+
+	if ((r = pol_load_file(sv->opts->policy_path, &np, err, sizeof(err))) == CT_OK &&
+	    !reloadable(sv->pol, np, err, sizeof(err)))
+		r = CT_ERR_POLICY;
+	if (r == CT_OK)
+		r = ct_keys_load(np, sv->sess, &nks, err, sizeof(err));
+	ev = json_pack("{s:s, s:s}", "event", "reload", "result",
+	    r == CT_OK ? "ok" : ct_err_code(r));
+	if (r == CT_OK) {
+		ct_keys_free(sv->ks);
+		pol_free(sv->pol);
+		sv->ks = nks;
+		sv->pol = np;
+		np = NULL;
+		ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
+		event_set_str(ev, "policy_digest", digest);
+		fprintf(stderr, "custodiand: policy reloaded\n");
+	} else {
+		event_set_str(ev, "detail", err);
+		fprintf(stderr, "custodiand: reload refused, old policy kept: %s\n", err);
+	}
+	(void)audit_event(sv, ev);
+	pol_free(np);
+}
+
+static ct_err
+listen_on(server *sv, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "custodiand: socket path too long: %s\n", path);
+		return CT_ERR_POLICY;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			fprintf(stderr, "custodiand: %s exists and is not a socket\n", path);
+			return CT_ERR_IO;
+		}
+		/* Remove only a stale socket: one that nobody answers on. */
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			return CT_ERR_IO;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			fprintf(stderr, "custodiand: another daemon listens on %s\n", path);
+			return CT_ERR_IO;
+		}
+		close(fd);
+		if (unlink(path) == -1) {
+			fprintf(stderr, "custodiand: %s: %s\n", path, strerror(errno));
+			return CT_ERR_IO;
+		}
+	}
+	if ((sv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+		return CT_ERR_IO;
+	old = umask(0117); /* no window in which the socket is wider than 0660 */
+	if (bind(sv->lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		umask(old);
+		fprintf(stderr, "custodiand: bind %s: %s\n", path, strerror(errno));
+		return CT_ERR_IO;
+	}
+	umask(old);
+	if (chmod(path, 0660) == -1 || listen(sv->lfd, 512) == -1) {
+		fprintf(stderr, "custodiand: %s: %s\n", path, strerror(errno));
+		return CT_ERR_IO;
+	}
+	if ((sv->sock_path = strdup(path)) == NULL)
+		return CT_ERR_NOMEM;
+	return CT_OK;
+}
+
+static ct_err
+setup(server *sv)
+{
+	char err[512];
+	const char *sock, *alog;
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+	size_t i;
+	ct_err r;
+
+	/* Before any thread exists (ours, or a PKCS#11 module's), so that
+	 * every thread inherits the mask and only the signalfd sees them. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+		return CT_ERR_INTERNAL;
+	if ((r = pol_load_file(sv->opts->policy_path, &sv->pol, err, sizeof(err))) != CT_OK) {
+		fprintf(stderr, "custodiand: %s\n", err);
+		return r;
+	}
+	sv->n_tokens = sv->pol->n_tokens;
+	if ((sv->tokens = calloc(sv->n_tokens, sizeof(*sv->tokens))) == NULL ||
+	    (sv->sess = calloc(sv->n_tokens, sizeof(*sv->sess))) == NULL)
+		return CT_ERR_NOMEM;
+	for (i = 0; i < sv->n_tokens; i++) {
+		if ((r = ct_token_connect(&sv->pol->tokens[i], &sv->tokens[i], err,
+		    sizeof(err))) != CT_OK ||
+		    (r = p11_session_open(sv->tokens[i], &sv->sess[i])) != CT_OK) {
+			fprintf(stderr, "custodiand: %s\n", r == CT_OK ? "" : err);
+			return r;
+		}
+	}
+	if ((r = ct_keys_load(sv->pol, sv->sess, &sv->ks, err, sizeof(err))) != CT_OK) {
+		fprintf(stderr, "custodiand: %s\n", err);
+		return r;
+	}
+	alog = sv->opts->audit_path ? sv->opts->audit_path : sv->pol->audit_log;
+	sock = sv->opts->socket_path ? sv->opts->socket_path : sv->pol->socket;
+	if (alog == NULL || sock == NULL) {
+		fprintf(stderr, "custodiand: no %s: set it in the policy's service "
+		    "section or on the command line\n", alog ? "socket" : "audit log");
+		return CT_ERR_POLICY;
+	}
+	if ((r = listen_on(sv, sock)) != CT_OK)
+		return r;
+	if ((r = ct_audit_open(alog, &sv->audit)) != CT_OK) {
+		fprintf(stderr, "custodiand: audit log %s: %s\n", alog,
+		    r == CT_ERR_BUSY ? "in use by another process" : ct_strerror(r));
+		return r;
+	}
+	if ((r = ct_pool_start(sv->tokens, sv->n_tokens, sv->pol->workers,
+	    &sv->pool)) != CT_OK)
+		return r;
+	if ((sv->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    (sv->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return CT_ERR_INTERNAL;
+	ev.data.u64 = (uint64_t)-1;
+	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, sv->lfd, &ev) == -1)
+		return CT_ERR_INTERNAL;
+	ev.data.u64 = (uint64_t)-2;
+	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, sv->sigfd, &ev) == -1)
+		return CT_ERR_INTERNAL;
+	ev.data.u64 = (uint64_t)-3;
+	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, ct_pool_fd(sv->pool), &ev) == -1)
+		return CT_ERR_INTERNAL;
+	return CT_OK;
+}
+
+static void
+take_signals(server *sv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sv->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(sv);
+		} else if (!sv->stopping) {
+			sv->stopping = true;
+			epoll_ctl(sv->ep, EPOLL_CTL_DEL, sv->lfd, NULL);
+			fprintf(stderr, "custodiand: stopping\n");
+		}
+	}
+}
+
+static size_t
+busy_conns(server *sv)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < MAX_CONNS; i++)
+		if (sv->conns[i] != NULL && sv->conns[i]->busy)
+			n++;
+	return n;
+}
+
+static void
+loop(server *sv)
+{
+	struct epoll_event evs[64];
+	struct timespec deadline = { 0 };
+	ct_job *job, *next;
+	conn *c;
+	int i, n;
+
+	for (;;) {
+		n = epoll_wait(sv->ep, evs, 64, sv->stage_head ? 0 :
+		    sv->stopping ? 100 : -1);
+		clock_gettime(CLOCK_REALTIME, &sv->now);
+		for (i = 0; i < n; i++) {
+			uint64_t id = evs[i].data.u64;
+			if (id == (uint64_t)-1)
+				conn_accept(sv);
+			else if (id == (uint64_t)-2)
+				take_signals(sv);
+			else if (id == (uint64_t)-3) {
+				for (job = ct_pool_take_done(sv->pool); job; job = next) {
+					next = job->next;
+					finish(sv, job);
+					ct_job_free(job);
+				}
+			} else if ((c = conn_get(sv, id)) != NULL) {
+				if (evs[i].events & EPOLLOUT)
+					conn_flush(c);
+				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					conn_read(sv, c);
+				conn_update(sv, c);
+			}
+		}
+		deliver(sv);
+		if (sv->stopping) {
+			if (deadline.tv_sec == 0)
+				deadline.tv_sec = sv->now.tv_sec + SHUTDOWN_GRACE_S;
+			if (busy_conns(sv) == 0 || sv->now.tv_sec >= deadline.tv_sec)
+				return;
+		}
+	}
+}
+
+static void
+teardown(server *sv)
+{
+	json_t *ev;
+	ct_job *job, *next;
+	size_t i;
+
+	clock_gettime(CLOCK_REALTIME, &sv->now);
+	/* Jobs still running ran on the token: they get their audit lines even
+	 * though their clients get no reply. */
+	for (job = ct_pool_stop(sv->pool); job != NULL; job = next) {
+		next = job->next;
+		finish(sv, job);
+		ct_job_free(job);
+	}
+	sv->pool = NULL;
+	if (sv->audit != NULL) {
+		ev = json_pack("{s:s}", "event", "stop");
+		if (audit_event(sv, ev) == CT_OK && ct_audit_commit(sv->audit) != CT_OK)
+			fprintf(stderr, "custodiand: audit: stop event not written\n");
+		ct_audit_close(sv->audit);
+	}
+	drop_staged(sv);
+	for (i = 0; i < MAX_CONNS; i++)
+		if (sv->conns[i] != NULL)
+			conn_close(sv, sv->conns[i]);
+	if (sv->sock_path != NULL) {
+		unlink(sv->sock_path);
+		free(sv->sock_path);
+	}
+	if (sv->lfd >= 0)
+		close(sv->lfd);
+	if (sv->sigfd >= 0)
+		close(sv->sigfd);
+	if (sv->ep >= 0)
+		close(sv->ep);
+	ct_keys_free(sv->ks);
+	for (i = 0; i < sv->n_tokens; i++) {
+		if (sv->sess != NULL)
+			p11_session_free(sv->sess[i]);
+		if (sv->tokens != NULL)
+			p11_token_free(sv->tokens[i]);
+	}
+	free(sv->sess);
+	free(sv->tokens);
+	pol_free(sv->pol);
+}
+
+ct_err
+ct_server_run(const ct_server_opts *opts)
+{
+	server *sv;
+	char digest[65];
+	json_t *ev;
+	ct_err r;
+
+	if ((sv = calloc(1, sizeof(*sv))) == NULL)
+		return CT_ERR_NOMEM;
+	sv->opts = opts;
+	sv->stage_tail = &sv->stage_head;
+	sv->lfd = sv->ep = sv->sigfd = -1;
+	if ((r = setup(sv)) != CT_OK)
+		goto out;
+	clock_gettime(CLOCK_REALTIME, &sv->now);
+	sv->started = sv->now.tv_sec;
+	ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
+	ev = json_pack("{s:s, s:s, s:s}", "event", "start", "policy",
+	    sv->pol->path, "policy_digest", digest);
+	/* Refuse to serve at all if the log cannot take the first line. */
+	if ((r = audit_event(sv, ev)) != CT_OK ||
+	    (r = ct_audit_commit(sv->audit)) != CT_OK) {
+		fprintf(stderr, "custodiand: audit log not writable: %s\n",
+		    ct_strerror(r));
+		goto out;
+	}
+	fprintf(stderr, "custodiand: serving on %s\n", sv->sock_path);
+	loop(sv);
+	r = CT_OK;
+ out:
+	teardown(sv);
+	free(sv);
+	return r;
+}
