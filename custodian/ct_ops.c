@@ -471,7 +471,7 @@ unseal(ct_job *job, p11_session *s, const ct_keyref *ref, uint8_t **pt,
 	} else {
 		r = p11_rsa_oaep_decrypt(s, ref->handle,
 		    b->alg == CT_BLOB_RSA_OAEP_SHA1 ? P11_HASH_SHA1 :
-		    P11_HASH_SHA256, NULL, 0, b->ek, b->ek_len, cek, &cek_len);
+		    P11_HASH_SHA256, b->ek, b->ek_len, cek, &cek_len);
 		if (r == CT_OK && cek_len != CEK_LEN)
 			r = CT_ERR_DECRYPT;
 		if (r == CT_OK)

@@ -1161,8 +1161,7 @@ p11_sign(p11_session *s, CK_OBJECT_HANDLE key, p11_sig_mech mech,
 
 ct_err
 p11_rsa_oaep_decrypt(p11_session *s, CK_OBJECT_HANDLE key, p11_hash hash,
-    const uint8_t *label, size_t label_len, const uint8_t *in, size_t inlen,
-    uint8_t *out, size_t *outlen)
+    const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen)
 {
 	CK_RSA_PKCS_OAEP_PARAMS oaep = { CKM_SHA_1, CKG_MGF1_SHA1,
 	    CKZ_DATA_SPECIFIED, NULL, 0 };
@@ -1184,11 +1183,6 @@ p11_rsa_oaep_decrypt(p11_session *s, CK_OBJECT_HANDLE key, p11_hash hash,
 	default:
 		return CT_ERR_BAD_REQUEST;
 	}
-	/* A token may accept a label and then ignore it (SoftHSM2 2.6 does:
-	 * it decrypts as if the label were empty).  We cannot tell one that
-	 * checks it from one that does not, so no label is promised. */
-	if (label_len != 0)
-		return CT_ERR_UNSUPPORTED;
 	/* A NULL output would make C_Decrypt a size query. */
 	if (in == NULL || inlen == 0 || out == NULL)
 		return CT_ERR_BAD_REQUEST;

@@ -4,10 +4,12 @@
  * user.  It is shared by all threads.  A p11_session is one PKCS#11 session,
  * owned by exactly one thread at a time (one per worker thread).
  *
- * libp11 loads the module, finds the token and logs in; raw PKCS#11 (the
- * module's function list) does what libp11 has no API for: key generation
- * with chosen attributes, secret keys, and the hot-path sign/decrypt calls
- * on cached object handles.
+ * libp11 loads the module and finds the token; login, public keys and
+ * everything else use the module's function list (raw PKCS#11): libp11 has
+ * no API for key generation with chosen attributes or secret keys, keeps a
+ * plain-heap copy of the PIN, and its key listing fails for good after
+ * C_CloseAllSessions.  Tokens on one module share the module; its slots
+ * are read when its first token opens.
  *
  * Every function returns a ct_err.  CK_RV values are translated here; the
  * last CK_RV and the PKCS#11 function that returned it are kept in the
@@ -17,7 +19,9 @@
  * CKR_SESSION_CLOSED, CKR_USER_NOT_LOGGED_IN, CKR_TOKEN_NOT_PRESENT after
  * reinsertion) an operation re-opens the session, logs in again with the
  * PIN kept in secure memory, and retries once.  It never retries a wrong
- * PIN: CKR_PIN_INCORRECT is returned at once as CT_ERR_PIN.
+ * PIN: CKR_PIN_INCORRECT is returned at once as CT_ERR_PIN.  Tokens may drop
+ * object handles with the session (SoftHSM2 does), so the retried call can
+ * return CT_ERR_HANDLE_STALE: the caller finds the key again by label.
  */
 #ifndef P11_H
 #define P11_H
@@ -69,8 +73,10 @@ typedef struct {
 /* Load the module and find the token.  err gets a readable reason. */
 ct_err p11_token_open(const p11_token_spec *spec, p11_token **out, char *err,
 		      size_t errlen) CT_WUR;
-/* Log in as CKU_USER.  The PIN is copied into secure memory for re-login;
- * the caller wipes its own copy.  CT_ERR_PIN on a wrong or locked PIN. */
+/* Log in as CKU_USER, once, before opening sessions.  The PIN is copied
+ * into secure memory for re-login; the caller wipes its own copy.
+ * CT_ERR_PIN on a wrong or locked PIN.  If the process is already logged in
+ * to the token, the token does not check the PIN. */
 ct_err p11_token_login(p11_token *t, const char *pin, size_t pin_len) CT_WUR;
 /* Frees the token (NULL is fine).  Every session must be closed first. */
 void p11_token_free(p11_token *t);
@@ -107,17 +113,21 @@ ct_err p11_sign(p11_session *s, CK_OBJECT_HANDLE key, p11_sig_mech mech,
 		const uint8_t *digest, size_t dlen, uint8_t *sig,
 		size_t *siglen) CT_WUR;
 
-/* RSA-OAEP decrypt on the token (MGF1 uses the same hash).  label may be
- * NULL.  CT_ERR_UNSUPPORTED when the token refuses the parameters,
+/* RSA-OAEP decrypt on the token (MGF1 uses the same hash, no label: tokens
+ * may accept a label and ignore it, as SoftHSM2 does).  *outlen is the
+ * buffer size on entry (at least the modulus size).  CT_ERR_UNSUPPORTED
+ * when the token refuses the parameters (SoftHSM2 refuses SHA-256),
  * CT_ERR_DECRYPT when the ciphertext does not decrypt. */
 ct_err p11_rsa_oaep_decrypt(p11_session *s, CK_OBJECT_HANDLE key, p11_hash hash,
-			    const uint8_t *label, size_t label_len,
 			    const uint8_t *in, size_t inlen, uint8_t *out,
 			    size_t *outlen) CT_WUR;
 
 /* AES-GCM with a 12-byte IV and a 16-byte tag, on the token.
+ * *outlen is the buffer size on entry.
  * encrypt: out gets ciphertext||tag, *outlen = ptlen + 16.
- * decrypt: in is ciphertext||tag; CT_ERR_DECRYPT when the tag fails. */
+ * decrypt: in is ciphertext||tag; the buffer must hold inlen bytes (SoftHSM2
+ * wants room for the tag); *outlen = inlen - 16; CT_ERR_DECRYPT when the
+ * tag fails. */
 ct_err p11_aes_gcm_encrypt(p11_session *s, CK_OBJECT_HANDLE key,
 			   const uint8_t iv[12], const uint8_t *aad,
 			   size_t aadlen, const uint8_t *pt, size_t ptlen,
@@ -134,7 +144,8 @@ ct_err p11_public_key(p11_session *s, const char *label, EVP_PKEY **out) CT_WUR;
 /* Random bytes from the token's generator. */
 ct_err p11_random(p11_session *s, uint8_t *buf, size_t len) CT_WUR;
 
-/* Security attributes of an object, for checks and tests. */
+/* Security attributes of an object, for checks and tests; attributes the
+ * object lacks read as 0. */
 typedef struct {
 	int sensitive, extractable, always_sensitive, never_extractable, local;
 } p11_key_attrs;

@@ -711,8 +711,7 @@ test_rsa_oaep(void **state)
 	EVP_PKEY_free(pk);
 
 	ptlen = sizeof(pt);
-	assert_int_equal(p11_rsa_oaep_decrypt(fx->s, key, P11_HASH_SHA1, NULL,
-	    0, ct, ctlen, pt, &ptlen), CT_OK);
+	assert_int_equal(p11_rsa_oaep_decrypt(fx->s, key, P11_HASH_SHA1, ct, ctlen, pt, &ptlen), CT_OK);
 	assert_int_equal(ptlen, strlen(msg));
 	assert_memory_equal(pt, msg, ptlen);
 
@@ -720,25 +719,18 @@ test_rsa_oaep(void **state)
 	 * anything else at C_DecryptInit. */
 	ptlen = sizeof(pt);
 	assert_int_equal(p11_rsa_oaep_decrypt(fx->s, key, P11_HASH_SHA256,
-	    NULL, 0, ct, ctlen, pt, &ptlen), CT_ERR_UNSUPPORTED);
+	    ct, ctlen, pt, &ptlen), CT_ERR_UNSUPPORTED);
 	assert_string_equal(p11_session_last_error(fx->s),
 	    "C_DecryptInit: CKR_ARGUMENTS_BAD");
 
-	/* Labels are refused: see test_softhsm_oaep_label. */
-	ptlen = sizeof(pt);
-	assert_int_equal(p11_rsa_oaep_decrypt(fx->s, key, P11_HASH_SHA1,
-	    (const uint8_t *)"ctx", 3, ct, ctlen, pt, &ptlen),
-	    CT_ERR_UNSUPPORTED);
-
 	ct[10] ^= 0x01;
 	ptlen = sizeof(pt);
-	assert_int_equal(p11_rsa_oaep_decrypt(fx->s, key, P11_HASH_SHA1, NULL,
-	    0, ct, ctlen, pt, &ptlen), CT_ERR_DECRYPT);
+	assert_int_equal(p11_rsa_oaep_decrypt(fx->s, key, P11_HASH_SHA1, ct, ctlen, pt, &ptlen), CT_ERR_DECRYPT);
 }
 
-/* Why p11_rsa_oaep_decrypt refuses labels: SoftHSM2 accepts one at
- * C_DecryptInit and then ignores it.  If this starts failing, SoftHSM2
- * has changed and the refusal can be revisited. */
+/* Why p11_rsa_oaep_decrypt takes no label (and blobs bind their context
+ * with GCM instead): SoftHSM2 accepts one at C_DecryptInit and then
+ * ignores it.  If this starts failing, SoftHSM2 has changed. */
 static void
 test_softhsm_oaep_label(void **state)
 {
