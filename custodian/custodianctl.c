@@ -168,8 +168,8 @@ connect_daemon(void)
 	return fd;
 }
 
-/* Send one request, return the "result" object of a successful reply (the
- * caller owns it) or exit with the daemon's error. */
+/* Send one request (consumed), return the "result" of a successful reply
+ * (the caller owns it) or exit with the daemon's error. */
 static json_t *
 call(json_t *req)
 {
@@ -186,6 +186,7 @@ call(json_t *req)
 	    json_dumpb(req, line, len, JSON_COMPACT) != len)
 		die(EXIT_REFUSED, "out of memory");
 	line[len++] = '\n';
+	json_decref(req);
 	for (size_t off = 0; off < len; off += (size_t)n)
 		if ((n = write(fd, line + off, len - off)) <= 0)
 			die(EXIT_CONNECT, "write: %s", strerror(errno));
@@ -264,6 +265,7 @@ cmd_sign(const opts *o)
 	set_message(req, o);
 	res = call(req);
 	print_field(res, "signature");
+	json_decref(res);
 	return 0;
 }
 
@@ -280,6 +282,7 @@ cmd_verify(const opts *o)
 	set_message(req, o);
 	res = call(req);
 	valid = json_is_true(json_object_get(res, "valid"));
+	json_decref(res);
 	puts(valid ? "valid" : "invalid");
 	return valid ? 0 : EXIT_REFUSED;
 }
@@ -287,19 +290,21 @@ cmd_verify(const opts *o)
 static int
 cmd_public_key(const opts *o)
 {
-	json_t *req;
+	json_t *req, *res;
 
 	need_args(o, 1);
 	req = new_request("public_key", "key", o->args[0]);
 	set_version(req, o);
-	print_field(call(req), "pem");
+	res = call(req);
+	print_field(res, "pem");
+	json_decref(res);
 	return 0;
 }
 
 static int
 cmd_wrap(const opts *o)
 {
-	json_t *req;
+	json_t *req, *res;
 	uint8_t *pt;
 	size_t len;
 
@@ -309,7 +314,9 @@ cmd_wrap(const opts *o)
 	pt = read_input(o->input, CT_BLOB_PLAIN_MAX, &len);
 	set_b64(req, "plaintext", pt, len);
 	ct_free_secret(pt, CT_BLOB_PLAIN_MAX + 1);
-	print_field(call(req), "blob");
+	res = call(req);
+	print_field(res, "blob");
+	json_decref(res);
 	return 0;
 }
 
@@ -327,23 +334,27 @@ cmd_unwrap(const opts *o)
 	res = call(req);
 	if (o->b64) {
 		print_field(res, "plaintext");
+		json_decref(res);
 		return 0;
 	}
 	b64 = json_string_value(json_object_get(res, "plaintext"));
 	if (b64 == NULL || ct_b64_decode(b64, strlen(b64), CT_BLOB_PLAIN_MAX,
 	    &pt, &len) != CT_OK)
 		die(EXIT_CONNECT, "reply has no valid \"plaintext\"");
+	json_decref(res);
 	fwrite(pt, 1, len, stdout);
 	ct_free_secret(pt, len);
 	return 0;
 }
 
+/* Print a result (consumed) as indented JSON. */
 static int
 print_json(json_t *res)
 {
 	if (json_dumpf(res, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
 		die(EXIT_REFUSED, "cannot print the reply");
 	fputc('\n', stdout);
+	json_decref(res);
 	return 0;
 }
 
@@ -361,12 +372,14 @@ cmd_datakey(const opts *o)
 static int
 cmd_rewrap(const opts *o)
 {
-	json_t *req;
+	json_t *req, *res;
 
 	need_args(o, 1);
 	req = new_request("rewrap", "blob", o->args[0]);
 	set_context(req, o);
-	print_field(call(req), "blob");
+	res = call(req);
+	print_field(res, "blob");
+	json_decref(res);
 	return 0;
 }
 
@@ -390,6 +403,7 @@ cmd_list(const opts *o)
 			printf("%s%s", j ? "," : "", json_string_value(v));
 		putchar('\n');
 	}
+	json_decref(res);
 	return 0;
 }
 

@@ -113,6 +113,12 @@ PY
 }
 
 finish() {
+	stop_daemon
+	# Sanitizer builds: a report from any daemon run fails the test.
+	if grep -q -E 'Sanitizer|runtime error:' "$W/daemon.err" 2>/dev/null; then
+		not_ok "sanitizer report from custodiand"
+		grep -E -A12 'Sanitizer|runtime error:' "$W/daemon.err" | sed 's/^/#   /' | head -40
+	fi
 	echo "# $(basename "$0"): $PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 }
