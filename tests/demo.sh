@@ -54,8 +54,9 @@ run "$CTL" keygen -p "$D/policy.yaml" payments-signing
 run "$CTL" keygen -p "$D/policy.yaml" customer-data
 
 step "Start custodiand"
-"$B/custodiand" -p "$D/policy.yaml" 2>"$D/daemon.log" &
+"$B/custodiand" -p "$D/policy.yaml" >"$D/daemon.log" 2>&1 &
 echo $! >"$D/pid"
+trap 'kill "$(cat "$D/pid" 2>/dev/null)" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$D/custodian.sock" ] && break; sleep 0.05; done
 export CUSTODIAN_SOCKET="$D/custodian.sock"
 cat "$D/daemon.log"
@@ -72,7 +73,8 @@ echo "\$ custodianctl verify payments-signing <sig> -i forged.txt"
 "$CTL" verify payments-signing "$sig" -i "$D/forged.txt" || true
 
 step "Envelope encryption: a data key and its wrapped form, bound to a context"
-run "$CTL" datakey customer-data -c "customer=4711" | tee "$D/datakey.json"
+echo '$ custodianctl datakey customer-data -c customer=4711'
+"$CTL" datakey customer-data -c "customer=4711" | tee "$D/datakey.json"
 blob=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["blob"])' "$D/datakey.json")
 key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["plaintext"])' "$D/datakey.json")
 echo "\$ custodianctl unwrap <blob> -c customer=4711 -b"
@@ -87,5 +89,5 @@ tail -n 3 "$D/audit.log"
 run "$CTL" audit verify "$D/audit.log"
 
 step "Stop custodiand"
-kill "$(cat "$D/pid")"; wait 2>/dev/null || true; rm -f "$D/pid"
+kill "$(cat "$D/pid")"; wait 2>/dev/null || true; rm -f "$D/pid"; trap - EXIT
 echo "stopped; the token, policy and audit log stay in $D"
