@@ -194,12 +194,17 @@ message_digest(ct_job *job, uint8_t *md, size_t *mdlen)
 	return CT_OK;
 }
 
+/* Keep res (consumed) as the job's result when r is CT_OK, else drop it. */
 static ct_err
-set_result(ct_job *job, json_t *result)
+set_result(ct_job *job, json_t *res, ct_err r)
 {
-	if (result == NULL)
-		return CT_ERR_NOMEM;
-	job->result = result;
+	if (r == CT_OK && res == NULL)
+		r = CT_ERR_NOMEM;
+	if (r != CT_OK) {
+		json_decref(res);
+		return r;
+	}
+	job->result = res;
 	return CT_OK;
 }
 
@@ -263,16 +268,12 @@ op_sign(ct_job *job, p11_session *s)
 	if (r != CT_OK)
 		return token_fail(job, s, r);
 	res = key_result(&job->key);
-	if (res != NULL && json_object_set_new(res, "algorithm",
-	    json_string(scheme_name(&job->key))) != 0) {
-		json_decref(res);
-		return CT_ERR_NOMEM;
-	}
-	if ((r = add_b64(res, "signature", sig, siglen)) != CT_OK) {
-		json_decref(res);
-		return r;
-	}
-	return set_result(job, res);
+	if (res == NULL || json_object_set_new(res, "algorithm",
+	    json_string(scheme_name(&job->key))) != 0)
+		r = CT_ERR_NOMEM;
+	else
+		r = add_b64(res, "signature", sig, siglen);
+	return set_result(job, res, r);
 }
 
 static ct_err
@@ -302,12 +303,9 @@ op_verify(ct_job *job, p11_session *s)
 	ok = EVP_PKEY_verify(ctx, job->req.sig, job->req.sig_len, md, mdlen) == 1;
 	ERR_clear_error(); /* a bad signature is an answer, not an error */
 	res = key_result(&job->key);
-	if (res == NULL || json_object_set_new(res, "valid", json_boolean(ok))) {
-		json_decref(res);
-		r = CT_ERR_NOMEM;
-		goto out;
-	}
-	r = set_result(job, res);
+	r = res == NULL || json_object_set_new(res, "valid", json_boolean(ok)) ?
+	    CT_ERR_NOMEM : CT_OK;
+	r = set_result(job, res, r);
  out:
 	EVP_PKEY_CTX_free(ctx);
 	return r;
@@ -326,16 +324,12 @@ op_public_key(ct_job *job, p11_session *s)
 	    BIO_get_mem_ptr(bio, &mem) != 1)
 		goto out;
 	res = key_result(&job->key);
-	if (res == NULL ||
+	r = res == NULL ||
 	    json_object_set_new(res, "type", json_string(pol_key_type_name(job->key.type))) ||
-	    json_object_set_new(res, "pem", json_stringn(mem->data, mem->length))) {
-		r = CT_ERR_NOMEM;
-		goto out;
-	}
-	r = set_result(job, res);
-	res = NULL;
+	    json_object_set_new(res, "pem", json_stringn(mem->data, mem->length)) ?
+	    CT_ERR_NOMEM : CT_OK;
+	r = set_result(job, res, r);
  out:
-	json_decref(res);
 	BIO_free(bio);
 	return r;
 }
@@ -496,17 +490,12 @@ static ct_err
 op_wrap(ct_job *job, p11_session *s)
 {
 	json_t *res = key_result(&job->key);
-	ct_err r;
+	ct_err r = CT_ERR_NOMEM;
 
-	if (res == NULL)
-		return CT_ERR_NOMEM;
-	r = seal(job, s, &job->key, job->req.plaintext, job->req.plaintext_len,
-	    res);
-	if (r != CT_OK) {
-		json_decref(res);
-		return r;
-	}
-	return set_result(job, res);
+	if (res != NULL)
+		r = seal(job, s, &job->key, job->req.plaintext,
+		    job->req.plaintext_len, res);
+	return set_result(job, res, r);
 }
 
 static ct_err
@@ -520,12 +509,9 @@ op_unwrap(ct_job *job, p11_session *s)
 	if ((r = unseal(job, s, &job->key, &pt, &ptlen)) != CT_OK)
 		return r;
 	res = key_result(&job->key);
-	if ((r = add_b64(res, "plaintext", pt, ptlen)) != CT_OK)
-		json_decref(res);
-	else
-		r = set_result(job, res);
+	r = add_b64(res, "plaintext", pt, ptlen);
 	ct_free_secret(pt, ptlen);
-	return r;
+	return set_result(job, res, r);
 }
 
 static ct_err
@@ -535,18 +521,12 @@ op_datakey(ct_job *job, p11_session *s)
 	json_t *res = key_result(&job->key);
 	ct_err r;
 
-	if (res == NULL)
-		return CT_ERR_NOMEM;
 	if ((r = p11_random(s, dk, sizeof(dk))) != CT_OK)
 		r = token_fail(job, s, r);
 	else if ((r = add_b64(res, "plaintext", dk, sizeof(dk))) == CT_OK)
 		r = seal(job, s, &job->key, dk, sizeof(dk), res);
 	OPENSSL_cleanse(dk, sizeof(dk));
-	if (r != CT_OK) {
-		json_decref(res);
-		return r;
-	}
-	return set_result(job, res);
+	return set_result(job, res, r);
 }
 
 /* The plaintext crosses this process only: the caller gets the new blob. */
@@ -560,14 +540,11 @@ op_rewrap(ct_job *job, p11_session *s)
 
 	if ((r = unseal(job, s, &job->key, &pt, &ptlen)) != CT_OK)
 		return r;
-	if ((res = key_result(&job->target)) == NULL)
-		r = CT_ERR_NOMEM;
-	else if ((r = seal(job, s, &job->target, pt, ptlen, res)) != CT_OK)
-		json_decref(res);
-	else
-		r = set_result(job, res);
+	res = key_result(&job->target);
+	r = res != NULL ? seal(job, s, &job->target, pt, ptlen, res) :
+	    CT_ERR_NOMEM;
 	ct_free_secret(pt, ptlen);
-	return r;
+	return set_result(job, res, r);
 }
 
 static ct_err

@@ -61,6 +61,30 @@ init_token() { # LABEL
 	softhsm2-util --init-token --free --label "$1" --pin 1234 --so-pin 5678 >/dev/null
 }
 
+# write_policy: the policy every test starts from (service, the token "svc",
+# the client "root"), followed by standard input: more clients, then keys.
+# PIN_SOURCE changes how the token's PIN is found.
+PIN_SOURCE="pin_file: $W/pin"
+write_policy() {
+	{
+		cat <<P
+version: 1
+service:
+  socket: $SOCK
+  audit_log: $AUDIT
+tokens:
+  - name: svc
+    module: $MODULE
+    label: svc
+    $PIN_SOURCE
+clients:
+  - name: root
+    uid: 0
+P
+		cat
+	} >"$POLICY"
+}
+
 ctl() { "$CTL_BIN" -s "$SOCK" "$@"; }
 
 keygen() { "$CTL_BIN" keygen -p "$POLICY" "$@"; }

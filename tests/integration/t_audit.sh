@@ -4,19 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 
 init_token svc
-cat >"$POLICY" <<P
-version: 1
-service:
-  socket: $SOCK
-  audit_log: $AUDIT
-tokens:
-  - name: svc
-    module: $MODULE
-    label: svc
-    pin_env: CT_TEST_PIN
-clients:
-  - name: root
-    uid: 0
+PIN_SOURCE="pin_env: CT_TEST_PIN"
+write_policy <<P
 keys:
   - name: dek
     type: aes-256

@@ -3,20 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 init_token svc
-cat >"$POLICY" <<P
-version: 1
-service:
-  socket: $SOCK
-  audit_log: $AUDIT
-  workers: 2
-tokens:
-  - name: svc
-    module: $MODULE
-    label: svc
-    pin_file: $W/pin
-clients:
-  - name: root
-    uid: 0
+write_policy <<P
 keys:
   - name: k
     type: ec-p256

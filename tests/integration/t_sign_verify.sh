@@ -4,19 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 init_token svc
-cat >"$POLICY" <<P
-version: 1
-service:
-  socket: $SOCK
-  audit_log: $AUDIT
-tokens:
-  - name: svc
-    module: $MODULE
-    label: svc
-    pin_file: $W/pin
-clients:
-  - name: root
-    uid: 0
+write_policy <<P
 keys:
   - name: ec256
     type: ec-p256
