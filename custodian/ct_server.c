@@ -215,6 +215,11 @@ finish(server *sv, ct_job *job)
 	    job->target.name[0] ? &job->target : &job->key, job->err, job->msg);
 	if (c == NULL)
 		return; /* the client left; the line still records what happened */
+	if (r != CT_OK && job->err == CT_OK) {
+		/* No line, no result: fail closed. */
+		job->err = CT_ERR_AUDIT;
+		job->msg[0] = '\0';
+	}
 	r = job->err == CT_OK ? ct_reply_ok(job->req.id, job->result, &reply, &len) :
 	    ct_reply_error(job->req.id, job->err, job->msg, &reply, &len);
 	if (r != CT_OK) {
