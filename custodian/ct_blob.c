@@ -65,7 +65,9 @@ ct_blob_parse(const uint8_t *buf, size_t len, ct_blob *out)
 	for (i = 0; i < name_len; i++)
 		out->name[i] = (char)name[i];
 	out->name[name_len] = '\0';
-	if (!ct_valid_name(out->name, CT_BLOB_NAME_MAX))
+	/* A NUL inside would shorten the name the header still carries. */
+	if (strlen(out->name) != name_len ||
+	    !ct_valid_name(out->name, CT_BLOB_NAME_MAX))
 		return CT_ERR_BAD_BLOB;
 	out->version = rd_be(&r, 4);
 	if (r.bad || out->version == 0)

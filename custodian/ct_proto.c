@@ -79,7 +79,7 @@ valid_id(const char *s)
 		if (i >= CT_ID_MAX || s[i] < 0x21 || s[i] > 0x7e ||
 		    s[i] == '"' || s[i] == '\\')
 			return false;
-	return true;
+	return i > 0;
 }
 
 static ct_err

@@ -30,11 +30,17 @@ ct_b64_encode(const uint8_t *in, size_t len, char **out)
 	return CT_OK;
 }
 
-static bool
-b64_char(char c)
+/* The 6-bit value of a base64 character, or -1. */
+static int
+b64_value(char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 ct_err
@@ -55,7 +61,7 @@ ct_b64_decode(const char *in, size_t inlen, size_t max, uint8_t **out,
 		pad = (inlen > 1 && in[inlen - 2] == '=') ? 2 : 1;
 	/* EVP_DecodeBlock skips blanks and stops at junk: check every byte. */
 	for (i = 0; i < inlen - pad; i++)
-		if (!b64_char(in[i]))
+		if (b64_value(in[i]) < 0)
 			return CT_ERR_BAD_REQUEST;
 	n = inlen / 4 * 3 - pad;
 	if (n > max)
@@ -65,7 +71,11 @@ ct_b64_decode(const char *in, size_t inlen, size_t max, uint8_t **out,
 		return CT_ERR_NOMEM;
 	if (inlen > 0) {
 		got = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)inlen);
-		if (got < 0 || (size_t)got != inlen / 4 * 3) {
+		/* Canonical only: the bits padding leaves over must be zero
+		 * ("QR==" is not another spelling of "QQ=="). */
+		if (got < 0 || (size_t)got != inlen / 4 * 3 ||
+		    (pad > 0 && (b64_value(in[inlen - pad - 1]) &
+		    (pad == 2 ? 0x0f : 0x03)) != 0)) {
 			ct_free_secret(buf, inlen / 4 * 3 + 1);
 			return CT_ERR_BAD_REQUEST;
 		}

@@ -97,6 +97,9 @@ test_hostile_fields(void **state)
 	buf[6] = '/'; /* a name character that labels must not contain */
 	assert_int_equal(ct_blob_parse(buf, len, &b), CT_ERR_BAD_BLOB);
 	buf[6] = 'p';
+	buf[7] = '\0'; /* a NUL inside the name (found by fuzz_blob) */
+	assert_int_equal(ct_blob_parse(buf, len, &b), CT_ERR_BAD_BLOB);
+	buf[7] = 'a';
 	buf[5] = 200; /* name length beyond the cap and the buffer */
 	assert_int_equal(ct_blob_parse(buf, len, &b), CT_ERR_BAD_BLOB);
 	buf[5] = 0;
@@ -152,6 +155,9 @@ test_base64_strict(void **state)
 		{ "YW\nJj", CT_ERR_BAD_REQUEST, NULL },
 		{ "YW-j", CT_ERR_BAD_REQUEST, NULL },
 		{ "YWJjZA==", CT_ERR_TOO_LARGE, NULL }, /* 4 bytes, max 3 */
+		{ "QR==", CT_ERR_BAD_REQUEST, NULL },	/* non-zero pad bits */
+		{ "YWJ=", CT_ERR_BAD_REQUEST, NULL },
+		{ "QQ==", CT_OK, "A" },
 	};
 	uint8_t *out;
 	size_t i, n;

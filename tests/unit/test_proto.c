@@ -122,6 +122,7 @@ static const struct {
 	{ "{\"v\":1,\"id\":\"has space\",\"op\":\"status\"}", CT_ERR_BAD_REQUEST,
 	  "\"id\" must be" },
 	{ "{\"v\":1,\"id\":7,\"op\":\"status\"}", CT_ERR_BAD_REQUEST, "\"id\" must be" },
+	{ "{\"v\":1,\"id\":\"\",\"op\":\"status\"}", CT_ERR_BAD_REQUEST, "\"id\" must be" },
 	{ "{\"v\":1,\"op\":\"unwrap\",\"blob\":\"AAAA\",\"context\":{}}",
 	  CT_ERR_BAD_REQUEST, "\"context\" must be a string" },
 	{ "{\"v\":1,\"op\":\"unwrap\",\"blob\":\"AAAA\",\"key\":\"k\"}",
