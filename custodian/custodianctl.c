@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,8 +30,10 @@
 #define EXIT_CONNECT 3
 #define REPLY_MAX (1u << 20)
 #define DEFAULT_SOCKET "/run/custodian/custodian.sock"
+#define REPLY_TIMEOUT_S 30 /* default; $CUSTODIAN_TIMEOUT overrides, 1..3600 */
 
 static const char *sock_path;
+static long reply_timeout = REPLY_TIMEOUT_S;
 
 /* Options shared by the subcommands; each uses the ones it documents. */
 typedef struct {
@@ -60,6 +63,7 @@ usage(void)
 	    "  keygen KEY -p POLICY                          create the next version on the token\n"
 	    "  audit verify FILE                             check the audit log's hash chain\n"
 	    "The socket is -s, else $CUSTODIAN_SOCKET, else " DEFAULT_SOCKET ".\n"
+	    "A reply is awaited $CUSTODIAN_TIMEOUT seconds (default 30).\n"
 	    "Messages and plaintexts are read from -i FILE or standard input.\n");
 	exit(EXIT_USAGE);
 }
@@ -156,6 +160,7 @@ static int
 connect_daemon(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { reply_timeout, 0 };
 	int fd;
 
 	if (strlen(sock_path) >= sizeof(sa.sun_path))
@@ -165,6 +170,10 @@ connect_daemon(void)
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
 		die(EXIT_CONNECT, "cannot reach custodiand at %s: %s", sock_path,
 		    strerror(errno));
+	/* A daemon stuck on a token must not hang its callers forever. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		die(EXIT_CONNECT, "setsockopt: %s", strerror(errno));
 	return fd;
 }
 
@@ -194,8 +203,12 @@ call(json_t *req)
 	if ((buf = malloc(REPLY_MAX)) == NULL)
 		die(EXIT_REFUSED, "out of memory");
 	while (got < REPLY_MAX && (got == 0 || buf[got - 1] != '\n')) {
-		if ((n = read(fd, buf + got, REPLY_MAX - got)) <= 0)
+		if ((n = read(fd, buf + got, REPLY_MAX - got)) == 0)
 			die(EXIT_CONNECT, "connection closed before the reply");
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			die(EXIT_CONNECT, "no reply within %ld s", reply_timeout);
+		if (n < 0)
+			die(EXIT_CONNECT, "read: %s", strerror(errno));
 		got += (size_t)n;
 	}
 	close(fd);
@@ -508,7 +521,8 @@ int
 main(int argc, char **argv)
 {
 	opts o = { 0 };
-	const char *cmd;
+	const char *cmd, *env;
+	char *end;
 	size_t i;
 	int ch;
 
@@ -520,6 +534,13 @@ main(int argc, char **argv)
 	}
 	if (sock_path == NULL && (sock_path = getenv("CUSTODIAN_SOCKET")) == NULL)
 		sock_path = DEFAULT_SOCKET;
+	if ((env = getenv("CUSTODIAN_TIMEOUT")) != NULL) {
+		errno = 0;
+		reply_timeout = strtol(env, &end, 10);
+		if (errno != 0 || *end != '\0' || end == env || reply_timeout < 1 ||
+		    reply_timeout > 3600)
+			die(EXIT_USAGE, "CUSTODIAN_TIMEOUT must be 1 to 3600 seconds");
+	}
 	if (optind >= argc)
 		usage();
 	cmd = argv[optind];

@@ -52,6 +52,18 @@ wait $pids
 n=$(cat "$W"/par.* | grep -c '^[A-Za-z0-9+/=]\{60,\}$')
 same "40 concurrent signs all succeed" "$n" "40"
 check "daemon still alive" kill -0 "$DAEMON_PID"
+# custodianctl gives up on a server that never answers (exit 3).
+python3 - "$W/mute.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept(); time.sleep(5)
+PY
+mute=$!
+for _ in $(seq 50); do [ -S "$W/mute.sock" ] && break; sleep 0.05; done
+CUSTODIAN_TIMEOUT=1 "$CTL_BIN" -s "$W/mute.sock" status >/dev/null 2>"$W/mute.err"; rc=$?
+same "a mute server: custodianctl exits 3" "$rc" "3"
+check "and says it waited" grep -q "no reply within 1 s" "$W/mute.err"
+kill "$mute" 2>/dev/null; wait "$mute" 2>/dev/null
 check "status still works" ctl status
 # Reload: a broken policy is refused and the old one kept.
 cp "$POLICY" "$W/good.yaml"
