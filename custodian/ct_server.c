@@ -88,7 +88,8 @@ peer_json(const ct_peer *p)
 	    (json_int_t)p->gid, "pid", (json_int_t)p->pid);
 }
 
-/* Append an audit line; a failure here fails the whole turn's commit. */
+/* Append an audit line (ev is consumed).  A request whose line cannot be
+ * appended is refused by the caller: no line, no result. */
 static ct_err
 audit_event(server *sv, json_t *ev)
 {
@@ -274,7 +275,9 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 		run_inline(sv, job);
 }
 
-/* Handle complete lines while the connection has no request running. */
+/* Handle complete lines while the connection has no request running and
+ * no reply waiting to be sent: a client that does not read its replies
+ * gets no more served (backpressure instead of unbounded buffers). */
 static void
 process_lines(server *sv, conn *c)
 {
@@ -282,7 +285,7 @@ process_lines(server *sv, conn *c)
 	char *nl;
 	size_t len;
 
-	while (!c->busy && !c->closing && c->rlen > 0) {
+	while (!c->busy && !c->closing && c->wlen == 0 && c->rlen > 0) {
 		nl = memchr(c->rbuf, '\n', c->rlen);
 		len = nl != NULL ? (size_t)(nl - c->rbuf) : c->rlen;
 		if (len > CT_LINE_MAX) {
@@ -301,7 +304,8 @@ process_lines(server *sv, conn *c)
 		c->rlen -= len + 1;
 	}
 	/* Answer every complete line the peer sent before it hung up. */
-	if (c->eof && !c->busy)
+	if (c->eof && !c->busy && c->wlen == 0 &&
+	    (c->rlen == 0 || memchr(c->rbuf, '\n', c->rlen) == NULL))
 		c->closing = true;
 }
 
@@ -395,7 +399,7 @@ conn_update(server *sv, conn *c)
 		conn_close(sv, c);
 		return;
 	}
-	ev.events = (c->busy || c->closing || c->eof ? 0 : EPOLLIN) |
+	ev.events = (c->busy || c->closing || c->eof || c->wlen > 0 ? 0 : EPOLLIN) |
 	    (c->wlen > 0 ? EPOLLOUT : 0);
 	ev.data.u64 = c->id;
 	if (ev.events == c->events)
@@ -742,8 +746,10 @@ loop(server *sv)
 					ct_job_free(job);
 				}
 			} else if ((c = conn_get(sv, id)) != NULL) {
-				if (evs[i].events & EPOLLOUT)
+				if (evs[i].events & EPOLLOUT) {
 					conn_flush(c);
+					process_lines(sv, c);
+				}
 				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 					conn_read(sv, c);
 				conn_update(sv, c);

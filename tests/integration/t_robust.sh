@@ -30,6 +30,24 @@ same "oversized line: request_too_large, then hang-up" \
 same "a line of exactly 65536 bytes is read" \
 	"$(raw "b'{\"v\":1,\"op\":\"status\",\"x\":\"' + b'A'*(65536-31) + b'\"}\n'" | code)" "bad_request"
 raw "b'{\"v\":1,\"op\":\"sta'" >/dev/null  # half a line, then gone
+# A client that pipelines 2,000 requests and reads nothing for a second:
+# replies queue up behind the socket buffer (backpressure), none is lost.
+n=$(python3 - "$SOCK" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(20)
+s.sendall(b'{"v":1,"op":"status"}\n' * 2000)
+time.sleep(1)
+s.shutdown(socket.SHUT_WR)
+buf = b""
+while True:
+    d = s.recv(1 << 16)
+    if not d:
+        break
+    buf += d
+print(sum(1 for l in buf.split(b"\n") if l.startswith(b'{"v":1,"ok":true')))
+PY
+)
+same "2,000 pipelined requests from a slow reader: 2,000 replies" "$n" "2000"
 printf 'm' >"$W/m"
 # A client that sends a request and vanishes before the reply.
 python3 - "$SOCK" <<'PY'
