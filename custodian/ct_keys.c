@@ -54,6 +54,7 @@ load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
 	size_t i, n = 0;
 	uint32_t v;
 	bool pair = pk->type != POL_KEY_AES_256;
+	p11_key_attrs attrs;
 	ct_keyver *kv;
 	ct_err r;
 
@@ -76,11 +77,22 @@ load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
 			goto out;
 		r = p11_find(s, pair ? P11_OBJ_PRIVATE : P11_OBJ_SECRET, label,
 		    &kv->handle);
+		if (r == CT_OK)
+			r = p11_get_key_attrs(s, kv->handle, &attrs);
 		if (r == CT_OK && pair)
 			r = p11_public_key(s, label, &kv->pub);
 		if (r != CT_OK) {
 			snprintf(err, errlen, "key %s: %s: %s %s", pk->name, label,
 			    ct_strerror(r), p11_session_last_error(s));
+			goto out;
+		}
+		/* Serve only keys that never left the token: an object someone
+		 * imported or made extractable under our label is not ours. */
+		if (!attrs.sensitive || attrs.extractable ||
+		    !attrs.always_sensitive || !attrs.never_extractable) {
+			snprintf(err, errlen, "key %s: %s on the token is extractable "
+			    "or was not always sensitive: refused", pk->name, label);
+			r = CT_ERR_POLICY;
 			goto out;
 		}
 		k->n_vers++;

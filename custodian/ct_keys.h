@@ -4,7 +4,9 @@
  * and public key for pairs, secret key for AES).  The store is built once
  * per policy (at start and on reload) by scanning the tokens, and caches
  * object handles and public keys, so that a request costs no C_FindObjects.
- * The current version is the highest one.  Only the main thread reads or
+ * The current version is the highest one.  A version whose key object is
+ * extractable, or was ever not sensitive, is refused: the store fails to
+ * load rather than serve a key that may exist outside the token.  Only the main thread reads or
  * changes a store; jobs carry copies (ct_keyref).
  */
 #ifndef CT_KEYS_H
