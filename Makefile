@@ -10,7 +10,7 @@
 # Every Debian package the project uses, for building, testing and the demo.
 DEBS = build-essential pkg-config libp11-dev libp11-kit-dev libssl-dev \
        libpcsclite-dev libyaml-dev libcmocka-dev libjansson-dev softhsm2 \
-       opensc pcscd vsmartcard-vpcd vsmartcard-vpicc python3 \
+       opensc openssl pcscd vsmartcard-vpcd vsmartcard-vpicc python3 \
        python3-cryptography clang util-linux procps p11-kit p11-kit-modules \
        openssh-client
 
@@ -75,7 +75,12 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; BUILD=$(BUILD) $$t; done
 
-integration: all
+# A PKCS#11 module for tests that forwards to SoftHSM2 and injects faults.
+$(BUILD)/tests/libfaultp11.so: $(wildcard tests/faultp11/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $^ -ldl
+
+integration: all $(if $(wildcard tests/faultp11/*.c),$(BUILD)/tests/libfaultp11.so)
 	@BUILD=$(BUILD) tests/integration/run.sh
 
 check: unit integration
