@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,13 +142,27 @@ ct_json_use_wiping_alloc(void)
 	json_set_alloc_funcs(json_wiping_malloc, json_wiping_free);
 }
 
+static void
+secure_heap_setup(void)
+{
+	if (!CRYPTO_secure_malloc_initialized())
+		(void)CRYPTO_secure_malloc_init(65536, 32);
+}
+
+void
+ct_secure_heap_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, secure_heap_setup);
+}
+
 static ct_err
 secret_copy(const char *src, size_t len, char **out, size_t *outlen)
 {
 	char *s;
 
-	if (CRYPTO_secure_malloc_initialized() == 0)
-		(void)CRYPTO_secure_malloc_init(65536, 32);
+	ct_secure_heap_init();
 	if ((s = OPENSSL_secure_malloc(len + 1)) == NULL)
 		return CT_ERR_NOMEM;
 	memcpy(s, src, len);

@@ -24,6 +24,11 @@ ct_err ct_b64_decode(const char *in, size_t inlen, size_t max, uint8_t **out,
 /* Lowercase hex into out (2 * len + 1 bytes). */
 void ct_hex(const uint8_t *in, size_t len, char *out);
 
+/* Set up OpenSSL's secure heap (mlock'd, kept out of core dumps) once per
+ * process; any thread may call it.  If that fails, OPENSSL_secure_malloc
+ * falls back to the normal heap, and secrets are still wiped on free. */
+void ct_secure_heap_init(void);
+
 /* Wipe and free memory that held a secret (NULL is fine). */
 void ct_free_secret(void *p, size_t len);
 

@@ -33,6 +33,7 @@
 #include <p11-kit/uri.h>
 
 #include "pkcs11/p11.h"
+#include "custodian/ct_util.h"
 
 #define P11_PIN_MAX	256	/* bytes, above any token's ulMaxPinLen */
 #define P11_LIST_MAX	4096	/* most labels we return */
@@ -131,7 +132,6 @@ static const CK_BYTE sha256_prefix[] = {
 
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct p11_module *modules;
-static pthread_once_t secure_once = PTHREAD_ONCE_INIT;
 
 static void __attribute__((format(printf, 3, 4)))
 seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -143,15 +143,6 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static void
-secure_heap_init(void)
-{
-	/* If this fails OPENSSL_secure_malloc uses the normal heap; the PIN
-	 * is still wiped on free. */
-	if (!CRYPTO_secure_malloc_initialized())
-		(void)CRYPTO_secure_malloc_init(65536, 32);
 }
 
 static CK_ATTRIBUTE
@@ -529,7 +520,7 @@ p11_token_login(p11_token *t, const char *pin, size_t pin_len)
 	if (t->pin != NULL || pin == NULL || pin_len == 0 ||
 	    pin_len > P11_PIN_MAX)
 		return CT_ERR_BAD_REQUEST;
-	pthread_once(&secure_once, secure_heap_init);
+	ct_secure_heap_init();
 	if ((copy = OPENSSL_secure_malloc(pin_len)) == NULL)
 		return CT_ERR_NOMEM;
 	memcpy(copy, pin, pin_len);
