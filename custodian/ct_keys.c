@@ -38,29 +38,60 @@ ct_key_label_version(const char *name, const char *label)
 }
 
 static int
-cmp_ver(const void *a, const void *b)
+cmp_u32(const void *a, const void *b)
 {
-	uint32_t x = ((const ct_keyver *)a)->version;
-	uint32_t y = ((const ct_keyver *)b)->version;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+ct_err
+ct_key_versions(p11_session *s, const char *name, uint32_t **vers_out,
+		size_t *n_out)
+{
+	char **labels = NULL, prefix[P11_LABEL_MAX];
+	uint32_t *vers = NULL, v;
+	size_t i, n = 0, nv = 0;
+	ct_err r;
+
+	*vers_out = NULL;
+	*n_out = 0;
+	snprintf(prefix, sizeof(prefix), "%s/v", name);
+	if ((r = p11_list_labels(s, prefix, &labels, &n)) != CT_OK)
+		return r;
+	if (n > 0 && (vers = calloc(n, sizeof(*vers))) == NULL) {
+		r = CT_ERR_NOMEM;
+		goto out;
+	}
+	/* Labels are distinct, so are their versions; others are not ours. */
+	for (i = 0; i < n; i++)
+		if ((v = ct_key_label_version(name, labels[i])) != 0)
+			vers[nv++] = v;
+	if (nv > 1) /* qsort(NULL, 0) is undefined */
+		qsort(vers, nv, sizeof(*vers), cmp_u32);
+	*vers_out = vers;
+	*n_out = nv;
+	vers = NULL;
+ out:
+	free(vers);
+	p11_labels_free(labels, n);
+	return r;
 }
 
 static ct_err
 load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
 	 size_t errlen)
 {
-	char **labels = NULL, prefix[P11_LABEL_MAX], label[P11_LABEL_MAX];
+	char label[P11_LABEL_MAX];
+	uint32_t *vers = NULL;
 	size_t i, n = 0;
-	uint32_t v;
 	bool pair = pk->type != POL_KEY_AES_256;
 	p11_key_attrs attrs;
 	ct_keyver *kv;
 	ct_err r;
 
 	k->pol = pk;
-	snprintf(prefix, sizeof(prefix), "%s/v", pk->name);
-	if ((r = p11_list_labels(s, prefix, &labels, &n)) != CT_OK) {
+	if ((r = ct_key_versions(s, pk->name, &vers, &n)) != CT_OK) {
 		snprintf(err, errlen, "key %s: listing token objects: %s",
 		    pk->name, p11_session_last_error(s));
 		goto out;
@@ -69,11 +100,9 @@ load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
 	if (n > 0 && (k->vers = calloc(n, sizeof(*k->vers))) == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if ((v = ct_key_label_version(pk->name, labels[i])) == 0)
-			continue;
 		kv = &k->vers[k->n_vers];
-		kv->version = v;
-		if ((r = ct_key_label(pk->name, v, label, sizeof(label))) != CT_OK)
+		kv->version = vers[i];
+		if ((r = ct_key_label(pk->name, vers[i], label, sizeof(label))) != CT_OK)
 			goto out;
 		r = p11_find(s, pair ? P11_OBJ_PRIVATE : P11_OBJ_SECRET, label,
 		    &kv->handle);
@@ -97,10 +126,9 @@ load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
 		}
 		k->n_vers++;
 	}
-	qsort(k->vers, k->n_vers, sizeof(*k->vers), cmp_ver);
 	r = CT_OK;
  out:
-	p11_labels_free(labels, n);
+	free(vers);
 	return r;
 }
 

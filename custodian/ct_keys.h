@@ -65,6 +65,11 @@ void ct_keys_update_handle(ct_keystore *ks, const ct_keyref *ref);
 ct_err ct_keyref_set(ct_keyref *ref, const ct_key *k, const ct_keyver *kv) CT_WUR;
 void ct_keyref_clear(ct_keyref *ref);
 
+/* The versions of key `name` on the token, ascending.  *vers_out is
+ * malloc'd (NULL when there are none); the caller frees it. */
+ct_err ct_key_versions(p11_session *s, const char *name, uint32_t **vers_out,
+		       size_t *n_out) CT_WUR;
+
 /* "<name>/v<version>" into buf (P11_LABEL_MAX). */
 ct_err ct_key_label(const char *name, uint32_t version, char *buf,
 		    size_t buflen) CT_WUR;

@@ -447,13 +447,13 @@ p11_type(pol_key_type t)
 static int
 cmd_keygen(const opts *o)
 {
-	char err[512], label[P11_LABEL_MAX], prefix[P11_LABEL_MAX], **labels = NULL;
+	char err[512], label[P11_LABEL_MAX];
 	pol_policy *pol = NULL;
 	const pol_key *pk;
 	p11_token *tok = NULL;
 	p11_session *s = NULL;
-	size_t i, n = 0;
-	uint32_t v, next = 1;
+	uint32_t *vers = NULL, next;
+	size_t n = 0;
 	ct_err r;
 
 	need_args(o, 1);
@@ -467,13 +467,10 @@ cmd_keygen(const opts *o)
 		die(EXIT_REFUSED, "%s", err);
 	if ((r = p11_session_open(tok, &s)) != CT_OK)
 		die(EXIT_REFUSED, "session: %s", ct_strerror(r));
-	snprintf(prefix, sizeof(prefix), "%s/v", pk->name);
-	if ((r = p11_list_labels(s, prefix, &labels, &n)) != CT_OK)
+	if ((r = ct_key_versions(s, pk->name, &vers, &n)) != CT_OK)
 		die(EXIT_REFUSED, "listing keys: %s", p11_session_last_error(s));
-	for (i = 0; i < n; i++)
-		if ((v = ct_key_label_version(pk->name, labels[i])) >= next)
-			next = v + 1;
-	p11_labels_free(labels, n);
+	next = n > 0 ? vers[n - 1] + 1 : 1; /* 0 after UINT32_MAX */
+	free(vers);
 	if (next == 0 || ct_key_label(pk->name, next, label, sizeof(label)) != CT_OK)
 		die(EXIT_REFUSED, "no further version possible");
 	if ((r = p11_generate(s, p11_type(pk->type), label)) != CT_OK)

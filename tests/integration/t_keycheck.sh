@@ -10,10 +10,16 @@ keys:
     type: aes-256
     token: svc
     allow: { root: [wrap, unwrap] }
+  - name: fresh
+    type: aes-256
+    token: svc
+    allow: { root: [wrap] }
 P
 check "keygen vault/v1" keygen vault
 start_daemon || exit 1
 check "serves the generated key" sh -c "printf x | '$CTL_BIN' -s '$SOCK' wrap vault"
+# A key the policy names but nobody generated yet: the daemon starts, and says so.
+expect_err "a key with no version yet" no_such_version sh -c "printf x | '$CTL_BIN' -s '$SOCK' wrap fresh"
 stop_daemon
 
 p11() { pkcs11-tool --module "$MODULE" --token-label svc --login --pin 1234 "$@" >/dev/null 2>&1; }
