@@ -31,6 +31,12 @@ static const struct {
 	[23] = { "internal_error", "stale object handle" },
 	[24] = { "bad_signature", "signature invalid" },
 	[25] = { "service_unavailable", "service unavailable" },
+	[26] = { "frozen", "frozen by a custodian or the daemon" },
+	[27] = { "key_revoked", "key version revoked" },
+	[28] = { "version_retired", "key version retired: unwrap and verify only" },
+	[29] = { "no_such_request", "no such governance request" },
+	[30] = { "request_closed", "request expired, denied or already done" },
+	[31] = { "approval_refused", "approval refused" },
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == -CT_ERR_LAST_,

@@ -36,7 +36,13 @@ typedef enum {
 	CT_ERR_HANDLE_STALE = -23,	/* internal: object handle invalid, re-find */
 	CT_ERR_BAD_SIGNATURE = -24,	/* bad_signature */
 	CT_ERR_UNAVAILABLE = -25,	/* service_unavailable */
-	CT_ERR_LAST_ = -26
+	CT_ERR_FROZEN = -26,		/* frozen */
+	CT_ERR_REVOKED = -27,		/* key_revoked */
+	CT_ERR_RETIRED = -28,		/* version_retired */
+	CT_ERR_NO_SUCH_REQUEST = -29,	/* no_such_request */
+	CT_ERR_REQUEST_CLOSED = -30,	/* request_closed */
+	CT_ERR_APPROVAL = -31,		/* approval_refused */
+	CT_ERR_LAST_ = -32
 } ct_err;
 
 /* Stable wire code, e.g. "not_authorized".  Never NULL. */

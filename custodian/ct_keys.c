@@ -5,6 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+p11_key_type
+ct_key_p11_type(pol_key_type t)
+{
+	switch (t) {
+	case POL_KEY_EC_P256:
+		return P11_KEY_EC_P256;
+	case POL_KEY_EC_P384:
+		return P11_KEY_EC_P384;
+	case POL_KEY_RSA_3072:
+		return P11_KEY_RSA_3072;
+	case POL_KEY_AES_256:
+		break;
+	}
+	return P11_KEY_AES_256;
+}
+
 ct_err
 ct_key_label(const char *name, uint32_t version, char *buf, size_t buflen)
 {
@@ -195,10 +211,12 @@ ct_key_version(const ct_key *k, uint32_t v)
 {
 	size_t i;
 
-	if (k->n_vers == 0)
+	if (v == 0) {
+		for (i = k->n_vers; i > 0; i--)
+			if (k->vers[i - 1].use == CT_KV_OK)
+				return &k->vers[i - 1];
 		return NULL;
-	if (v == 0)
-		return &k->vers[k->n_vers - 1];
+	}
 	for (i = 0; i < k->n_vers; i++)
 		if (k->vers[i].version == v)
 			return &k->vers[i];

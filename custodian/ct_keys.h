@@ -21,8 +21,16 @@
 #include "pkcs11/p11.h"
 #include "policy/pol.h"
 
+/* Whether the governance state lets a version be used (ct_gov sets it). */
+typedef enum {
+	CT_KV_OK = 0,	 /* active (current when highest) or retired */
+	CT_KV_REVOKED,	 /* revoked, or destroyed yet still on the token */
+	CT_KV_UNKNOWN,	 /* on the token but not in the state: not ours */
+} ct_kvuse;
+
 typedef struct {
 	uint32_t version;
+	ct_kvuse use;
 	CK_OBJECT_HANDLE handle; /* private or secret key */
 	EVP_PKEY *pub;		 /* public half of a pair, owned; else NULL */
 } ct_keyver;
@@ -57,7 +65,8 @@ ct_err ct_keys_load(const pol_policy *pol, p11_session *const *sess,
 void ct_keys_free(ct_keystore *ks);
 
 const ct_key *ct_keys_find(const ct_keystore *ks, const char *name);
-/* Version v of the key, or its current version when v is 0; NULL if none. */
+/* Version v of the key (any use), or its current version when v is 0: the
+ * highest usable one; NULL if none. */
 const ct_keyver *ct_key_version(const ct_key *k, uint32_t v);
 /* Record a handle found again after the token invalidated the old one. */
 void ct_keys_update_handle(ct_keystore *ks, const ct_keyref *ref);
@@ -69,6 +78,9 @@ void ct_keyref_clear(ct_keyref *ref);
  * malloc'd (NULL when there are none); the caller frees it. */
 ct_err ct_key_versions(p11_session *s, const char *name, uint32_t **vers_out,
 		       size_t *n_out) CT_WUR;
+
+/* The token layer's name for a policy key type. */
+p11_key_type ct_key_p11_type(pol_key_type t);
 
 /* "<name>/v<version>" into buf (P11_LABEL_MAX). */
 ct_err ct_key_label(const char *name, uint32_t version, char *buf,

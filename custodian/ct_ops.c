@@ -22,19 +22,30 @@ static ct_err op_wrap(ct_job *, p11_session *);
 static ct_err op_unwrap(ct_job *, p11_session *);
 static ct_err op_datakey(ct_job *, p11_session *);
 static ct_err op_rewrap(ct_job *, p11_session *);
+static ct_err op_keygen(ct_job *, p11_session *);
+static ct_err op_destroy(ct_job *, p11_session *);
 
 /* Which right each operation needs and where it runs.  Authorisation is
  * decided from this table before any handler runs. */
 static const ct_cmd cmds[] = {
-	{ CT_OP_SIGN, POL_OP_SIGN, true, op_sign },
-	{ CT_OP_VERIFY, POL_OP_VERIFY, true, op_verify },
-	{ CT_OP_PUBLIC_KEY, POL_OP_PUBLIC_KEY, true, op_public_key },
-	{ CT_OP_WRAP, POL_OP_WRAP, true, op_wrap },
-	{ CT_OP_UNWRAP, POL_OP_UNWRAP, true, op_unwrap },
-	{ CT_OP_DATAKEY, POL_OP_DATAKEY, true, op_datakey },
-	{ CT_OP_REWRAP, POL_OP_REWRAP, true, op_rewrap },
-	{ CT_OP_LIST_KEYS, 0, false, NULL },
-	{ CT_OP_STATUS, 0, false, NULL },
+	{ CT_OP_SIGN, POL_OP_SIGN, true, false, op_sign },
+	{ CT_OP_VERIFY, POL_OP_VERIFY, true, false, op_verify },
+	{ CT_OP_PUBLIC_KEY, POL_OP_PUBLIC_KEY, true, false, op_public_key },
+	{ CT_OP_WRAP, POL_OP_WRAP, true, false, op_wrap },
+	{ CT_OP_UNWRAP, POL_OP_UNWRAP, true, false, op_unwrap },
+	{ CT_OP_DATAKEY, POL_OP_DATAKEY, true, false, op_datakey },
+	{ CT_OP_REWRAP, POL_OP_REWRAP, true, false, op_rewrap },
+	{ CT_OP_LIST_KEYS, 0, false, false, NULL },
+	{ CT_OP_STATUS, 0, false, false, NULL },
+	/* Who may do these is decided by ct_gov: officers open requests;
+	 * approvals carry their own proof, a custodian's signature. */
+	{ CT_OP_GOV_REQUEST, 0, false, true, NULL },
+	{ CT_OP_GOV_SHOW, 0, false, true, NULL },
+	{ CT_OP_GOV_LIST, 0, false, true, NULL },
+	{ CT_OP_GOV_APPROVE, 0, false, true, NULL },
+	{ CT_OP_DUE, 0, false, true, NULL },
+	{ CT_OP_KEYGEN_, 0, true, true, op_keygen },
+	{ CT_OP_DESTROY_, 0, true, true, op_destroy },
 };
 
 static const ct_cmd *
@@ -74,6 +85,44 @@ ct_job_free(ct_job *job)
 	json_decref(job->result);
 	OPENSSL_cleanse(job, sizeof(*job));
 	free(job);
+}
+
+ct_err
+ct_ops_set_work(const pol_policy *pol, const ct_gov_work *w, ct_job *job)
+{
+	const pol_key *pk = pol_find_key(pol, w->key);
+	ct_keyref *ref = &job->key;
+	ct_err r;
+
+	if (pk == NULL)
+		return CT_ERR_NO_SUCH_KEY;
+	ct_keyref_clear(ref);
+	if ((r = ct_key_label(pk->name, w->version, ref->label,
+	    sizeof(ref->label))) != CT_OK)
+		return r;
+	snprintf(ref->name, sizeof(ref->name), "%s", pk->name);
+	ref->version = w->version;
+	ref->type = pk->type;
+	job->token = pk->token;
+	job->cmd = cmd_find(w->destroy ? CT_OP_DESTROY_ : CT_OP_KEYGEN_);
+	job->work = *w;
+	job->has_work = true;
+	return CT_OK;
+}
+
+ct_err
+ct_job_new_work(const pol_policy *pol, const ct_gov_work *w, ct_job **job_out)
+{
+	ct_job *job;
+	ct_err r;
+
+	if ((*job_out = job = calloc(1, sizeof(*job))) == NULL)
+		return CT_ERR_NOMEM;
+	if ((r = ct_ops_set_work(pol, w, job)) != CT_OK) {
+		ct_job_free(job);
+		*job_out = NULL;
+	}
+	return r;
 }
 
 static bool
@@ -117,6 +166,8 @@ ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks, ct_job *job)
 
 	if (job->cmd == NULL)
 		return CT_ERR_INTERNAL;
+	if (job->cmd->gov)
+		return CT_OK;
 	if (!pol_peer_known(pol, job->peer.uid, job->peer.gid))
 		return refuse(job, CT_ERR_NOT_AUTHORIZED,
 		    "this peer is not a client in the policy");
@@ -141,14 +192,31 @@ ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks, ct_job *job)
 		    "key \"%s\" has no version on the token yet", name) :
 		    refuse(job, CT_ERR_NO_SUCH_VERSION,
 		    "key \"%s\" has no version %u on the token", name, version);
+	if (kv->use == CT_KV_UNKNOWN)
+		return refuse(job, CT_ERR_NO_SUCH_VERSION, "version %u of key "
+		    "\"%s\" is not recorded in the custodian state", kv->version,
+		    name);
+	if (kv->use == CT_KV_REVOKED)
+		return refuse(job, CT_ERR_REVOKED, "version %u of key \"%s\" "
+		    "is revoked", kv->version, name);
+	/* Older versions only verify and unwrap: new signatures and blobs
+	 * come from the current one. */
+	if ((job->cmd->right & POL_OP_SIGN) && kv != ct_key_version(k, 0))
+		return refuse(job, CT_ERR_RETIRED, "version %u of key \"%s\" "
+		    "is retired: sign with the current version", kv->version,
+		    name);
 	if ((req->fields & CT_F_BLOB) && !blob_fits(job->blob.alg, pk->type))
 		return refuse(job, CT_ERR_BAD_BLOB,
 		    "blob algorithm does not fit key \"%s\"", name);
 	job->token = pk->token;
 	if ((r = ct_keyref_set(&job->key, k, kv)) != CT_OK)
 		return r;
-	if (job->cmd->op == CT_OP_REWRAP)
-		return ct_keyref_set(&job->target, k, ct_key_version(k, 0));
+	if (job->cmd->op == CT_OP_REWRAP) {
+		if ((kv = ct_key_version(k, 0)) == NULL)
+			return refuse(job, CT_ERR_NO_SUCH_VERSION,
+			    "key \"%s\" has no usable version", name);
+		return ct_keyref_set(&job->target, k, kv);
+	}
 	return CT_OK;
 }
 
@@ -614,4 +682,17 @@ ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
 			    pol_sign_scheme_name(ck->pol->sign)));
 	}
 	return arr;
+}
+
+/* Governance work: a rotation's new version, a revoked version's end. */
+static ct_err
+op_keygen(ct_job *job, p11_session *s)
+{
+	return p11_generate(s, ct_key_p11_type(job->key.type), job->key.label);
+}
+
+static ct_err
+op_destroy(ct_job *job, p11_session *s)
+{
+	return p11_destroy(s, job->key.label);
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "custodian/ct_blob.h"
+#include "custodian/ct_gov.h"
 #include "custodian/ct_keys.h"
 #include "custodian/ct_proto.h"
 #include "pkcs11/p11.h"
@@ -33,6 +34,7 @@ typedef struct {
 	ct_op op;
 	unsigned right; /* POL_OP_* needed on the key; 0: any known client */
 	bool token;	/* runs on a token worker */
+	bool gov;	/* authorised by governance (ct_gov), not by clients */
 	ct_err (*exec)(ct_job *job, p11_session *s);
 } ct_cmd;
 
@@ -47,6 +49,8 @@ struct ct_job {
 	ct_keyref key;	  /* the version the operation uses */
 	ct_keyref target; /* rewrap: the current version */
 	ct_blob blob;	  /* unwrap/rewrap: parsed req.blob */
+	bool has_work;	  /* governance token work, reported to ct_gov */
+	ct_gov_work work;
 	/* Set by the worker. */
 	ct_err err;
 	char msg[192];
@@ -57,6 +61,14 @@ struct ct_job {
 /* Allocate a job that takes over the decoded request. */
 ct_job *ct_job_new(uint64_t conn_id, const ct_peer *peer, ct_request *req);
 void ct_job_free(ct_job *job); /* NULL is fine; wipes */
+
+/* Turn a job into governance token work on the key's token (the job of
+ * the approval that completed a quorum keeps its request and connection),
+ * or make a job for work no client waits for (job_out). */
+ct_err ct_ops_set_work(const pol_policy *pol, const ct_gov_work *w,
+		       ct_job *job) CT_WUR;
+ct_err ct_job_new_work(const pol_policy *pol, const ct_gov_work *w,
+		       ct_job **job_out) CT_WUR;
 
 /* Authorise and resolve.  On refusal returns the error for the reply and
  * sets job->msg. */

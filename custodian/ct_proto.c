@@ -21,6 +21,13 @@ static const ct_opspec opspecs[] = {
 	{ "rewrap", CT_OP_REWRAP, CT_F_BLOB, CT_F_CONTEXT, 0 },
 	{ "list_keys", CT_OP_LIST_KEYS, 0, 0, 0 },
 	{ "status", CT_OP_STATUS, 0, 0, 0 },
+	{ "gov_request", CT_OP_GOV_REQUEST, CT_F_ACTION,
+	  CT_F_KEY | CT_F_VERSION | CT_F_DIGEST, 0 },
+	{ "gov_show", CT_OP_GOV_SHOW, CT_F_REQUEST, 0, 0 },
+	{ "gov_list", CT_OP_GOV_LIST, 0, 0, 0 },
+	{ "gov_approve", CT_OP_GOV_APPROVE,
+	  CT_F_REQUEST | CT_F_CUSTODIAN | CT_F_DECISION | CT_F_SIGNATURE, 0, 0 },
+	{ "due", CT_OP_DUE, 0, 0, 0 },
 };
 
 const ct_opspec *
@@ -57,6 +64,10 @@ static const field fields[] = {
 	{ "plaintext", CT_F_PLAINTEXT, K_B64, CT_BLOB_PLAIN_MAX, BUF(plaintext) },
 	{ "blob", CT_F_BLOB, K_B64, CT_BLOB_MAX, BUF(blob) },
 	{ "context", CT_F_CONTEXT, K_TEXT, CT_CONTEXT_MAX, BUF(context) },
+	{ "action", CT_F_ACTION, K_NAME, 16, offsetof(ct_request, action), 0 },
+	{ "request", CT_F_REQUEST, K_NAME, 16, offsetof(ct_request, request), 0 },
+	{ "custodian", CT_F_CUSTODIAN, K_NAME, 64, offsetof(ct_request, custodian), 0 },
+	{ "decision", CT_F_DECISION, K_NAME, 8, offsetof(ct_request, decision), 0 },
 };
 
 static const field *

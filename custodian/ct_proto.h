@@ -34,6 +34,10 @@ enum {
 	CT_F_PLAINTEXT = 1u << 5,
 	CT_F_BLOB = 1u << 6,
 	CT_F_CONTEXT = 1u << 7,
+	CT_F_ACTION = 1u << 8,
+	CT_F_REQUEST = 1u << 9,
+	CT_F_CUSTODIAN = 1u << 10,
+	CT_F_DECISION = 1u << 11,
 };
 
 typedef enum {
@@ -46,6 +50,14 @@ typedef enum {
 	CT_OP_REWRAP,
 	CT_OP_LIST_KEYS,
 	CT_OP_STATUS,
+	CT_OP_GOV_REQUEST,
+	CT_OP_GOV_SHOW,
+	CT_OP_GOV_LIST,
+	CT_OP_GOV_APPROVE,
+	CT_OP_DUE,
+	/* Internal: token work of governance, never decoded from the wire. */
+	CT_OP_KEYGEN_,
+	CT_OP_DESTROY_,
 } ct_op;
 
 /* What the protocol knows of an operation; the daemon's command table
@@ -66,6 +78,10 @@ typedef struct {
 	char id[CT_ID_MAX + 1];
 	char key[CT_KEY_NAME_MAX + 1];
 	uint32_t version; /* 0: the current version */
+	char action[17];    /* governance: "rotate", ... */
+	char request[17];   /* governance: request id */
+	char custodian[65];
+	char decision[9];   /* "approve" or "deny" */
 	unsigned fields;  /* CT_F_* present */
 	uint8_t *data;
 	size_t data_len;

@@ -26,6 +26,10 @@
 #define MAX_CONNS 4096	      /* fds above this are refused at accept */
 #define READ_CHUNK 4096
 #define SHUTDOWN_GRACE_S 5    /* how long SIGTERM waits for running jobs */
+#define TICK_MS 1000	      /* governance duties are checked this often */
+/* What a freeze stops: every use of secret key material. */
+#define FROZEN_OPS (POL_OP_SIGN | POL_OP_WRAP | POL_OP_UNWRAP | POL_OP_DATAKEY | \
+		    POL_OP_REWRAP)
 
 typedef struct conn {
 	uint64_t id;
@@ -59,6 +63,9 @@ typedef struct {
 	ct_keystore *ks;
 	ct_pool *pool;
 	ct_audit *audit;
+	ct_gov *gov;
+	char *state_path;
+	time_t last_tick;
 	char *sock_path;
 	int lfd, ep, sigfd;
 	conn *conns[MAX_CONNS];
@@ -188,7 +195,7 @@ status_result(server *sv)
 		    "label", p11_token_label(sv->tokens[i]));
 		json_array_append_new(toks, t);
 	}
-	return json_pack("{s:s, s:i, s:I, s:s, s:o*, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:s, s:i, s:I, s:s, s:o*, s:I, s:I, s:I, s:I, s:I, s:o*}",
 	    "service", "custodiand", "protocol", CT_PROTO_VERSION,
 	    "uptime_seconds", (json_int_t)(sv->now.tv_sec - sv->started),
 	    "policy_digest", digest, "tokens", toks,
@@ -196,7 +203,119 @@ status_result(server *sv)
 	    "workers", (json_int_t)sv->pol->workers,
 	    "connections", (json_int_t)sv->n_conns,
 	    "requests", (json_int_t)sv->requests,
-	    "audit_seq", (json_int_t)ct_audit_seq(sv->audit));
+	    "audit_seq", (json_int_t)ct_audit_seq(sv->audit),
+	    "governance", ct_gov_status(sv->gov, sv->pol, sv->now.tv_sec));
+}
+
+/* Load the key store for pol and match it with the governance state;
+ * work a crash interrupted is handed back in work.  With admit, pol is
+ * also recorded as the policy in force once its keys loaded. */
+static ct_err
+load_keys(server *sv, const pol_policy *pol, bool admit, ct_keystore **ks,
+	  ct_gov_work *work, size_t *n_work, char *err, size_t errlen)
+{
+	ct_err r;
+
+	*n_work = 0;
+	if ((r = ct_keys_load(pol, sv->sess, ks, err, errlen)) != CT_OK)
+		return r;
+	if ((admit && (r = ct_gov_admit_policy(sv->gov, pol, err, errlen)) !=
+	    CT_OK) || (r = ct_gov_reconcile(sv->gov, pol, *ks, sv->now.tv_sec, work,
+	    n_work)) != CT_OK) {
+		if (r != CT_ERR_POLICY)
+			snprintf(err, errlen, "governance state: %s", ct_strerror(r));
+		ct_keys_free(*ks);
+		*ks = NULL;
+	}
+	return r;
+}
+
+/* Governance events are audit lines like any other. */
+static void
+gov_emit(void *arg, json_t *ev)
+{
+	(void)audit_event(arg, ev);
+}
+
+/* Tell governance how token work ended; it records it in the journal. */
+static ct_err
+report_work(server *sv, const ct_gov_work *w, ct_err result)
+{
+	ct_err r = ct_gov_finish(sv->gov, w, result, sv->now.tv_sec);
+
+	if (r != CT_OK)
+		fprintf(stderr, "custodiand: governance: recording %s of %s/v%u "
+		    "failed: %s\n", w->destroy ? "destruction" : "generation",
+		    w->key, w->version, ct_strerror(r));
+	return r;
+}
+
+static void
+submit_work(server *sv, const ct_gov_work *work, size_t n)
+{
+	ct_job *job;
+	size_t i;
+	ct_err r;
+
+	for (i = 0; i < n; i++) {
+		if ((r = ct_job_new_work(sv->pol, &work[i], &job)) == CT_OK)
+			ct_pool_submit(sv->pool, job);
+		else
+			report_work(sv, &work[i], r);
+	}
+}
+
+/* What the state allows of each version, on the key store as it is. */
+static void
+reapply(server *sv)
+{
+	ct_gov_work work[CT_GOV_WORK_MAX];
+	size_t n;
+
+	if (ct_gov_reconcile(sv->gov, sv->pol, sv->ks, sv->now.tv_sec, work,
+	    &n) != CT_OK)
+		fprintf(stderr, "custodiand: governance: state not applied\n");
+	else
+		submit_work(sv, work, n);
+}
+
+/* The key store after versions changed on a token. */
+static void
+rescan(server *sv)
+{
+	ct_gov_work work[CT_GOV_WORK_MAX];
+	ct_keystore *nks = NULL;
+	char err[512];
+	size_t n;
+
+	if (load_keys(sv, sv->pol, false, &nks, work, &n, err, sizeof(err)) != CT_OK) {
+		/* The old store stays; the change is in the state and the
+		 * next reload or restart picks it up. */
+		fprintf(stderr, "custodiand: key rescan: %s\n", err);
+		(void)audit_event(sv, json_pack("{s:s, s:s}", "event",
+		    "rescan_failed", "detail", err));
+		return;
+	}
+	ct_keys_free(sv->ks);
+	sv->ks = nks;
+	submit_work(sv, work, n);
+}
+
+/* Token work of governance finished: record it, and reply with the
+ * request as it stands now. */
+static void
+work_done(server *sv, ct_job *job)
+{
+	ct_err r = report_work(sv, &job->work, job->err);
+
+	if (r == CT_OK && job->err == CT_OK)
+		rescan(sv);
+	if (job->req.spec == NULL || job->work.id[0] == '\0')
+		return;
+	json_decref(job->result);
+	job->result = ct_gov_show(sv->gov, sv->pol, job->work.id, sv->now.tv_sec);
+	if (job->err == CT_OK && (r != CT_OK || job->result == NULL))
+		job->err = r != CT_OK ? r : CT_ERR_NOMEM;
 }
 
 /* Reply to a job that finished (on a worker or inline). */
@@ -212,6 +331,12 @@ finish(server *sv, ct_job *job)
 		ct_keys_update_handle(sv->ks, &job->key);
 		ct_keys_update_handle(sv->ks, &job->target);
 	}
+	if (job->has_work)
+		work_done(sv, job);
+	if (job->err == CT_ERR_NOT_AUTHORIZED || job->err == CT_ERR_APPROVAL)
+		ct_gov_note_refusal(sv->gov, sv->pol, sv->now.tv_sec);
+	if (job->req.spec == NULL)
+		return; /* housekeeping: its governance events are the record */
 	r = audit_request(sv, &job->peer, &job->req,
 	    job->target.name[0] ? &job->target : &job->key, job->err, job->msg);
 	if (c == NULL)
@@ -231,12 +356,119 @@ finish(server *sv, ct_job *job)
 	stage(sv, c->id, job->req.id, reply, len);
 }
 
+/* A governance request from the wire into a statement's fields. */
+static ct_err
+gov_request(server *sv, ct_job *job)
+{
+	const ct_request *req = &job->req;
+	ct_stmt s;
+
+	memset(&s, 0, sizeof(s));
+	if ((s.action = ct_action_from_name(req->action)) == 0) {
+		snprintf(job->msg, sizeof(job->msg), "unknown action \"%s\"",
+		    req->action);
+		return CT_ERR_BAD_REQUEST;
+	}
+	if ((req->fields & CT_F_DIGEST) && req->digest_len != sizeof(s.digest)) {
+		snprintf(job->msg, sizeof(job->msg), "\"digest\" must be "
+		    "32 bytes (SHA-256)");
+		return CT_ERR_BAD_REQUEST;
+	}
+	snprintf(s.key, sizeof(s.key), "%s", req->key);
+	s.version = req->version;
+	if ((s.has_digest = (req->fields & CT_F_DIGEST) != 0))
+		memcpy(s.digest, req->digest, sizeof(s.digest));
+	/* What the action names must be given, and nothing else. */
+	if ((ct_action_needs(s.action) & CT_NEEDS_KEY) && s.key[0] == '\0') {
+		snprintf(job->msg, sizeof(job->msg), "%s needs \"key\"",
+		    req->action);
+		return CT_ERR_BAD_REQUEST;
+	}
+	if ((s.action == CT_ACT_REVOKE) != (s.version != 0) ||
+	    ((ct_action_needs(s.action) & CT_NEEDS_DIGEST) != 0) != s.has_digest ||
+	    (s.key[0] != '\0' && !(ct_action_needs(s.action) &
+	    (CT_NEEDS_KEY | CT_MAY_KEY)))) {
+		snprintf(job->msg, sizeof(job->msg), "%s takes %s", req->action,
+		    s.action == CT_ACT_REVOKE ? "\"key\" and \"version\"" :
+		    s.action == CT_ACT_POLICY ? "\"digest\" only" :
+		    s.action == CT_ACT_ROTATE ? "\"key\" only" : "\"key\" or nothing");
+		return CT_ERR_BAD_REQUEST;
+	}
+	return ct_gov_request(sv->gov, sv->pol, job->peer.uid, &s,
+	    sv->now.tv_sec, &job->result, job->msg, sizeof(job->msg));
+}
+
+/* Returns true when the job went on to a worker. */
+static bool
+gov_approve(server *sv, ct_job *job)
+{
+	const ct_request *req = &job->req;
+	ct_gov_work work;
+	bool has_work, approve = strcmp(req->decision, "approve") == 0;
+
+	if (!approve && strcmp(req->decision, "deny") != 0) {
+		job->err = CT_ERR_BAD_REQUEST;
+		snprintf(job->msg, sizeof(job->msg), "\"decision\" must be "
+		    "\"approve\" or \"deny\"");
+		return false;
+	}
+	job->err = ct_gov_approve(sv->gov, sv->pol, req->request, req->custodian,
+	    approve, req->sig, req->sig_len, sv->now.tv_sec, &job->result,
+	    &work, &has_work, job->msg, sizeof(job->msg));
+	if (job->err != CT_OK)
+		return false;
+	if (!has_work) {
+		/* A revocation or freeze takes effect now, not at the next scan. */
+		reapply(sv);
+		return false;
+	}
+	if ((job->err = ct_ops_set_work(sv->pol, &work, job)) != CT_OK) {
+		report_work(sv, &work, job->err);
+		return false;
+	}
+	ct_pool_submit(sv->pool, job);
+	return true;
+}
+
 static void
 run_inline(server *sv, ct_job *job)
 {
-	job->result = job->cmd->op == CT_OP_STATUS ? status_result(sv) :
-	    ct_ops_list_keys(sv->pol, sv->ks, &job->peer);
-	job->err = job->result != NULL ? CT_OK : CT_ERR_NOMEM;
+	int64_t now = sv->now.tv_sec;
+
+	job->err = CT_OK;
+	switch (job->cmd->op) {
+	case CT_OP_STATUS:
+		job->result = status_result(sv);
+		break;
+	case CT_OP_LIST_KEYS:
+		job->result = ct_ops_list_keys(sv->pol, sv->ks, &job->peer);
+		break;
+	case CT_OP_GOV_REQUEST:
+		job->err = gov_request(sv, job);
+		break;
+	case CT_OP_GOV_SHOW:
+		if ((job->result = ct_gov_show(sv->gov, sv->pol, job->req.request,
+		    now)) == NULL) {
+			job->err = CT_ERR_NO_SUCH_REQUEST;
+			snprintf(job->msg, sizeof(job->msg), "no request \"%s\"",
+			    job->req.request);
+		}
+		break;
+	case CT_OP_GOV_LIST:
+		job->result = ct_gov_list(sv->gov, sv->pol, now);
+		break;
+	case CT_OP_GOV_APPROVE:
+		if (gov_approve(sv, job))
+			return;
+		break;
+	case CT_OP_DUE:
+		job->result = ct_gov_due(sv->gov, sv->pol, now);
+		break;
+	default:
+		job->err = CT_ERR_INTERNAL;
+	}
+	if (job->err == CT_OK && job->result == NULL)
+		job->err = CT_ERR_NOMEM;
 	finish(sv, job);
 	ct_job_free(job);
 }
@@ -265,7 +497,15 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 		return;
 	}
 	c->busy = true;
-	if ((r = ct_ops_prepare(sv->pol, sv->ks, job)) != CT_OK) {
+	if ((r = ct_ops_prepare(sv->pol, sv->ks, job)) == CT_OK &&
+	    (job->cmd->right & FROZEN_OPS) &&
+	    ct_state_frozen(ct_gov_state(sv->gov), job->key.name)) {
+		r = CT_ERR_FROZEN;
+		snprintf(job->msg, sizeof(job->msg), "%s is frozen: lifting it "
+		    "needs the unfreeze quorum", ct_gov_state(sv->gov)->frozen_all ?
+		    "the service" : "this key");
+	}
+	if (r != CT_OK) {
 		job->err = r;
 		finish(sv, job);
 		ct_job_free(job);
@@ -548,11 +788,18 @@ reload(server *sv)
 	json_t *ev;
 	ct_err r;
 
+	ct_gov_work work[CT_GOV_WORK_MAX];
+	size_t n_work = 0;
+
 	if ((r = pol_load_file(sv->opts->policy_path, &np, err, sizeof(err))) == CT_OK &&
 	    !reloadable(sv->pol, np, err, sizeof(err)))
 		r = CT_ERR_POLICY;
+	/* Editing the file grants nothing: the quorum of the policy in force
+	 * must have approved the new one's digest. */
 	if (r == CT_OK)
-		r = ct_keys_load(np, sv->sess, &nks, err, sizeof(err));
+		r = ct_gov_check_policy(sv->gov, np, NULL, err, sizeof(err));
+	if (r == CT_OK)
+		r = load_keys(sv, np, true, &nks, work, &n_work, err, sizeof(err));
 	ev = json_pack("{s:s, s:s}", "event", "reload", "result",
 	    r == CT_OK ? "ok" : ct_err_code(r));
 	if (r == CT_OK) {
@@ -564,6 +811,7 @@ reload(server *sv)
 		ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 		event_set_str(ev, "policy_digest", digest);
 		fprintf(stderr, "custodiand: policy reloaded\n");
+		submit_work(sv, work, n_work);
 	} else {
 		event_set_str(ev, "detail", err);
 		fprintf(stderr, "custodiand: reload refused, old policy kept: %s\n", err);
@@ -622,6 +870,53 @@ listen_on(server *sv, const char *path)
 	return CT_OK;
 }
 
+/* The governance journal: from the command line, the policy, or beside
+ * the audit log. */
+static ct_err
+state_path(server *sv, const char *alog)
+{
+	const char *p = sv->opts->state_path ? sv->opts->state_path : sv->pol->state;
+	const char *slash = strrchr(alog, '/');
+	int n;
+
+	if (p != NULL)
+		return (sv->state_path = strdup(p)) != NULL ? CT_OK : CT_ERR_NOMEM;
+	n = slash == NULL ? asprintf(&sv->state_path, "state.journal") :
+	    asprintf(&sv->state_path, "%.*s/state.journal", (int)(slash - alog),
+	    alog);
+	if (n < 0) {
+		sv->state_path = NULL;
+		return CT_ERR_NOMEM;
+	}
+	return CT_OK;
+}
+
+/* Governance comes up after the start line, so that its events (versions
+ * adopted, work resumed) follow it in the log. */
+static ct_err
+gov_start(server *sv)
+{
+	ct_gov_work work[CT_GOV_WORK_MAX];
+	char err[512];
+	size_t n;
+	ct_err r;
+
+	if ((r = ct_gov_open(sv->state_path, gov_emit, sv, &sv->gov, err,
+	    sizeof(err))) == CT_OK)
+		r = load_keys(sv, sv->pol, true, &sv->ks, work, &n, err,
+		    sizeof(err));
+	if (r != CT_OK) {
+		fprintf(stderr, "custodiand: %s\n", err);
+		(void)audit_event(sv, json_pack("{s:s, s:s, s:s}", "event",
+		    "start_refused", "result", ct_err_code(r), "detail", err));
+		if (ct_audit_commit(sv->audit) != CT_OK)
+			fprintf(stderr, "custodiand: audit: refusal not written\n");
+		return r;
+	}
+	submit_work(sv, work, n);
+	return CT_OK;
+}
+
 static ct_err
 setup(server *sv)
 {
@@ -657,10 +952,6 @@ setup(server *sv)
 			return r;
 		}
 	}
-	if ((r = ct_keys_load(sv->pol, sv->sess, &sv->ks, err, sizeof(err))) != CT_OK) {
-		fprintf(stderr, "custodiand: %s\n", err);
-		return r;
-	}
 	alog = sv->opts->audit_path ? sv->opts->audit_path : sv->pol->audit_log;
 	sock = sv->opts->socket_path ? sv->opts->socket_path : sv->pol->socket;
 	if (alog == NULL || sock == NULL) {
@@ -668,7 +959,7 @@ setup(server *sv)
 		    "section or on the command line\n", alog ? "socket" : "audit log");
 		return CT_ERR_POLICY;
 	}
-	if ((r = listen_on(sv, sock)) != CT_OK)
+	if ((r = state_path(sv, alog)) != CT_OK || (r = listen_on(sv, sock)) != CT_OK)
 		return r;
 	if ((r = ct_audit_open(alog, &sv->audit)) != CT_OK) {
 		fprintf(stderr, "custodiand: audit log %s: %s\n", alog,
@@ -709,6 +1000,20 @@ take_signals(server *sv)
 	}
 }
 
+/* Once a second: rotations falling due, revoked versions to destroy. */
+static void
+tick(server *sv)
+{
+	ct_gov_work work[CT_GOV_WORK_MAX];
+	size_t n;
+
+	sv->last_tick = sv->now.tv_sec;
+	if (ct_gov_tick(sv->gov, sv->pol, sv->now.tv_sec, work, &n) != CT_OK)
+		fprintf(stderr, "custodiand: governance: cannot record a due "
+		    "duty; retrying\n");
+	submit_work(sv, work, n);
+}
+
 static size_t
 busy_conns(server *sv)
 {
@@ -731,7 +1036,7 @@ loop(server *sv)
 
 	for (;;) {
 		n = epoll_wait(sv->ep, evs, 64, sv->stage_head ? 0 :
-		    sv->stopping ? 100 : -1);
+		    sv->stopping ? 100 : TICK_MS);
 		clock_gettime(CLOCK_REALTIME, &sv->now);
 		for (i = 0; i < n; i++) {
 			uint64_t id = evs[i].data.u64;
@@ -755,6 +1060,8 @@ loop(server *sv)
 				conn_update(sv, c);
 			}
 		}
+		if (sv->now.tv_sec != sv->last_tick && !sv->stopping)
+			tick(sv);
 		deliver(sv);
 		if (sv->stopping) {
 			if (deadline.tv_sec == 0)
@@ -802,6 +1109,8 @@ teardown(server *sv)
 	if (sv->ep >= 0)
 		close(sv->ep);
 	ct_keys_free(sv->ks);
+	ct_gov_free(sv->gov);
+	free(sv->state_path);
 	for (i = 0; i < sv->n_tokens; i++) {
 		if (sv->sess != NULL)
 			p11_session_free(sv->sess[i]);
@@ -834,8 +1143,14 @@ ct_server_run(const ct_server_opts *opts)
 	ev = json_pack("{s:s, s:s, s:s}", "event", "start", "policy",
 	    sv->pol->path, "policy_digest", digest);
 	/* Refuse to serve at all if the log cannot take the first line. */
-	if ((r = audit_event(sv, ev)) != CT_OK ||
-	    (r = ct_audit_commit(sv->audit)) != CT_OK) {
+	if ((r = audit_event(sv, ev)) != CT_OK) {
+		fprintf(stderr, "custodiand: audit log not writable: %s\n",
+		    ct_strerror(r));
+		goto out;
+	}
+	if ((r = gov_start(sv)) != CT_OK)
+		goto out;
+	if ((r = ct_audit_commit(sv->audit)) != CT_OK) {
 		fprintf(stderr, "custodiand: audit log not writable: %s\n",
 		    ct_strerror(r));
 		goto out;

@@ -15,6 +15,7 @@ typedef struct {
 	const char *policy_path;
 	const char *socket_path; /* overrides the policy's service.socket */
 	const char *audit_path;	 /* overrides the policy's service.audit_log */
+	const char *state_path;	 /* overrides the policy's service.state */
 } ct_server_opts;
 
 /* Run until SIGTERM or SIGINT.  Errors before serving are printed to

@@ -22,9 +22,12 @@ ct_token_connect(const pol_token *pt, p11_token **out, char *err,
 		snprintf(err, errlen, "token %s: %s", pt->name, why);
 		goto out;
 	}
-	r = pt->pin_file != NULL ?
-	    ct_secret_from_file(pt->pin_file, &pin, &pin_len, why, sizeof(why)) :
-	    ct_secret_from_env(pt->pin_env, &pin, &pin_len, why, sizeof(why));
+	if (pt->pin_file != NULL)
+		r = ct_secret_from_file(pt->pin_file, &pin, &pin_len, why, sizeof(why));
+	else if (pt->pin_env != NULL)
+		r = ct_secret_from_env(pt->pin_env, &pin, &pin_len, why, sizeof(why));
+	else
+		r = ct_secret_from_tty("PIN: ", &pin, &pin_len, why, sizeof(why));
 	if (r != CT_OK) {
 		snprintf(err, errlen, "token %s: PIN: %s", pt->name, why);
 		goto out;

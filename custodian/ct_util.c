@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -251,6 +252,54 @@ ct_secret_from_env(const char *name, char **out, size_t *outlen, char *err,
 	/* The environment block stays mapped for the process's life. */
 	OPENSSL_cleanse(v, len);
 	unsetenv(name);
+	return r;
+}
+
+ct_err
+ct_secret_from_tty(const char *prompt, char **out, size_t *outlen, char *err,
+		   size_t errlen)
+{
+	char buf[CT_SECRET_FILE_MAX + 2];
+	struct termios old, quiet;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+	ct_err r;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) == -1) {
+		snprintf(err, errlen, "no terminal to ask for the PIN: give a PIN file");
+		return CT_ERR_IO;
+	}
+	if (tcgetattr(fd, &old) == -1) {
+		close(fd);
+		snprintf(err, errlen, "terminal: %s", strerror(errno));
+		return CT_ERR_IO;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	if (write(fd, prompt, strlen(prompt)) < 0 ||
+	    tcsetattr(fd, TCSAFLUSH, &quiet) == -1) {
+		close(fd);
+		snprintf(err, errlen, "terminal: %s", strerror(errno));
+		return CT_ERR_IO;
+	}
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, 1)) == 1 &&
+	    buf[len] != '\n')
+		len++;
+	(void)tcsetattr(fd, TCSAFLUSH, &old);
+	/* The user's Enter was not echoed; a lost newline costs nothing. */
+	bool echoed = write(fd, "\n", 1) == 1;
+	(void)echoed;
+	close(fd);
+	if (len > CT_SECRET_FILE_MAX) {
+		snprintf(err, errlen, "PIN longer than %d bytes", CT_SECRET_FILE_MAX);
+		r = CT_ERR_POLICY;
+	} else
+		r = secret_copy(buf, len, out, outlen);
+	OPENSSL_cleanse(buf, sizeof(buf));
 	return r;
 }
 

@@ -47,6 +47,10 @@ ct_err ct_secret_from_file(const char *path, char **out, size_t *outlen,
 ct_err ct_secret_from_env(const char *name, char **out, size_t *outlen,
 			  char *err, size_t errlen) CT_WUR;
 
+/* Same from the terminal (/dev/tty), echo off, after printing prompt. */
+ct_err ct_secret_from_tty(const char *prompt, char **out, size_t *outlen,
+			  char *err, size_t errlen) CT_WUR;
+
 /* Names of keys, tokens, clients: [A-Za-z0-9._-]{1,max}. */
 bool ct_valid_name(const char *s, size_t max);
 

@@ -22,6 +22,7 @@
 #include "custodian/ct_blob.h"
 #include "custodian/ct_keys.h"
 #include "custodian/ct_proto.h"
+#include "custodian/ct_stmt.h"
 #include "custodian/ct_tokens.h"
 #include "custodian/ct_util.h"
 
@@ -43,6 +44,12 @@ typedef struct {
 	const char *context; /* -c TEXT */
 	const char *policy;  /* -p FILE (keygen) */
 	bool b64;	     /* -b: print unwrapped plaintext as base64 */
+	/* approve/deny/freeze: the custodian's card */
+	const char *module;    /* --pkcs11-module */
+	const char *token;     /* --token LABEL */
+	const char *keylabel;  /* --key LABEL */
+	const char *custodian; /* --custodian NAME (as in the policy) */
+	const char *pin_file;  /* --pin-file FILE, else the terminal */
 	char **args;
 	int n_args;
 } opts;
@@ -61,6 +68,12 @@ usage(void)
 	    "  rewrap BLOB [-c CONTEXT]                      print the blob under the current version\n"
 	    "  list | status\n"
 	    "  keygen KEY -p POLICY                          create the next version on the token\n"
+	    "  request rotate KEY | revoke KEY VERSION | policy FILE | freeze [KEY] | unfreeze [KEY]\n"
+	    "                                                open a governance request (security officers)\n"
+	    "  requests | show ID | due                      open requests, one request, rotation dates\n"
+	    "  approve ID CARD | deny ID CARD                sign the request's statement with your card\n"
+	    "  freeze [KEY] CARD                             freeze at once (one custodian)\n"
+	    "    CARD: --custodian NAME --pkcs11-module SO --token LABEL --key LABEL [--pin-file F]\n"
 	    "  audit verify FILE                             check the audit log's hash chain\n"
 	    "The socket is -s, else $CUSTODIAN_SOCKET, else " DEFAULT_SOCKET ".\n"
 	    "A reply is awaited $CUSTODIAN_TIMEOUT seconds (default 30).\n"
@@ -427,21 +440,6 @@ cmd_status(const opts *o)
 	return print_json(call(new_request("status", NULL, NULL)));
 }
 
-static p11_key_type
-p11_type(pol_key_type t)
-{
-	switch (t) {
-	case POL_KEY_EC_P256:
-		return P11_KEY_EC_P256;
-	case POL_KEY_EC_P384:
-		return P11_KEY_EC_P384;
-	case POL_KEY_RSA_3072:
-		return P11_KEY_RSA_3072;
-	default:
-		return P11_KEY_AES_256;
-	}
-}
-
 /* Offline: generate the next version directly on the token.  A running
  * daemon picks it up on SIGHUP. */
 static int
@@ -473,7 +471,7 @@ cmd_keygen(const opts *o)
 	free(vers);
 	if (next == 0 || ct_key_label(pk->name, next, label, sizeof(label)) != CT_OK)
 		die(EXIT_REFUSED, "no further version possible");
-	if ((r = p11_generate(s, p11_type(pk->type), label)) != CT_OK)
+	if ((r = p11_generate(s, ct_key_p11_type(pk->type), label)) != CT_OK)
 		die(EXIT_REFUSED, "generating %s: %s %s", label, ct_strerror(r),
 		    p11_session_last_error(s));
 	printf("%s\n", label);
@@ -503,6 +501,183 @@ cmd_audit(const opts *o)
 	die(EXIT_REFUSED, "%s: %s", o->args[1], ct_strerror(r));
 }
 
+/* ---- governance ---- */
+
+static int
+cmd_request(const opts *o)
+{
+	static const int nargs[] = {
+		[CT_ACT_ROTATE] = 2, [CT_ACT_REVOKE] = 3, [CT_ACT_POLICY] = 2,
+		[CT_ACT_FREEZE] = -1, [CT_ACT_UNFREEZE] = -1, [CT_ACT_BACKUP] = 2,
+		[CT_ACT_RESTORE] = 2,
+	};
+	ct_action a = o->n_args > 0 ? ct_action_from_name(o->args[0]) : 0;
+	uint8_t digest[32];
+	char err[512];
+	pol_policy *pol = NULL;
+	json_t *req, *res;
+	opts v = *o;
+
+	if (a == 0 || (nargs[a] > 0 && o->n_args != nargs[a]) ||
+	    (nargs[a] < 0 && o->n_args > 2))
+		usage();
+	req = new_request("gov_request", "action", o->args[0]);
+	if (a == CT_ACT_POLICY) {
+		/* Refuse to ask custodians to approve a file that does not load. */
+		if (pol_load_file(o->args[1], &pol, err, sizeof(err)) != CT_OK)
+			die(EXIT_REFUSED, "%s", err);
+		memcpy(digest, pol->digest, sizeof(digest));
+		pol_free(pol);
+		set_b64(req, "digest", digest, sizeof(digest));
+	} else if (o->n_args > 1)
+		json_object_set_new(req, "key", json_string(o->args[1]));
+	if (a == CT_ACT_REVOKE) {
+		v.version = o->args[2];
+		set_version(req, &v);
+	}
+	res = call(req);
+	printf("request %s\n%s", json_string_value(json_object_get(res, "request")),
+	    json_string_value(json_object_get(res, "statement")) ?: "");
+	json_decref(res);
+	return 0;
+}
+
+static int
+cmd_requests(const opts *o)
+{
+	need_args(o, 0);
+	return print_json(call(new_request("gov_list", NULL, NULL)));
+}
+
+static int
+cmd_show(const opts *o)
+{
+	need_args(o, 1);
+	return print_json(call(new_request("gov_show", "request", o->args[0])));
+}
+
+static int
+cmd_due(const opts *o)
+{
+	need_args(o, 0);
+	return print_json(call(new_request("due", NULL, NULL)));
+}
+
+/* Sign the statement (and the decision) with the custodian's card. */
+static uint8_t *
+card_sign(const opts *o, const char *text, size_t len, bool approve,
+	  size_t *siglen)
+{
+	pol_token card = { .name = "card", .module = (char *)o->module,
+			   .label = (char *)o->token, .pin_file = (char *)o->pin_file };
+	uint8_t *msg, dg[32], *sig;
+	p11_token *tok = NULL;
+	p11_session *s = NULL;
+	CK_OBJECT_HANDLE h;
+	EVP_PKEY *pub = NULL;
+	char err[512];
+	size_t mlen;
+	ct_err r;
+
+	if (o->module == NULL || o->token == NULL || o->keylabel == NULL ||
+	    o->custodian == NULL)
+		die(EXIT_USAGE, "approving needs --custodian, --pkcs11-module, "
+		    "--token and --key");
+	if ((r = ct_stmt_signed_bytes(text, len, approve, &msg, &mlen)) != CT_OK ||
+	    EVP_Digest(msg, mlen, dg, NULL, EVP_sha256(), NULL) != 1)
+		die(EXIT_REFUSED, "hashing the statement failed");
+	free(msg);
+	if (ct_token_connect(&card, &tok, err, sizeof(err)) != CT_OK)
+		die(EXIT_REFUSED, "%s", err);
+	if ((r = p11_session_open(tok, &s)) != CT_OK ||
+	    (r = p11_find(s, P11_OBJ_PRIVATE, o->keylabel, &h)) != CT_OK ||
+	    (r = p11_public_key(s, o->keylabel, &pub)) != CT_OK)
+		die(EXIT_REFUSED, "key \"%s\" on the card: %s", o->keylabel,
+		    ct_strerror(r));
+	*siglen = 1024;
+	if ((sig = malloc(*siglen)) == NULL)
+		die(EXIT_REFUSED, "out of memory");
+	/* What ct_stmt_verify expects: ECDSA-SHA256, or PKCS#1 v1.5 SHA-256. */
+	r = p11_sign(s, h, EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC ?
+	    P11_SIG_ECDSA : P11_SIG_RSA_PKCS1_SHA256, dg, sizeof(dg), sig, siglen);
+	if (r != CT_OK)
+		die(EXIT_REFUSED, "signing on the card: %s %s", ct_strerror(r),
+		    p11_session_last_error(s));
+	EVP_PKEY_free(pub);
+	p11_session_free(s);
+	p11_token_free(tok);
+	return sig;
+}
+
+/* Fetch the statement, show it, sign it on the card, send the decision. */
+static int
+decide(const opts *o, const char *id, bool approve)
+{
+	json_t *shown, *req, *res;
+	const char *text;
+	uint8_t *sig;
+	size_t len, siglen;
+	ct_stmt st;
+
+	shown = call(new_request("gov_show", "request", id));
+	if ((text = json_string_value(json_object_get(shown, "statement"))) == NULL)
+		die(EXIT_CONNECT, "reply has no statement");
+	len = strlen(text);
+	/* Sign only what we can read back as a well-formed statement for
+	 * this very request. */
+	if (ct_stmt_parse(text, len, &st) != CT_OK || strcmp(st.id, id) != 0)
+		die(EXIT_REFUSED, "the daemon's statement for %s is malformed: "
+		    "not signing", id);
+	fprintf(stderr, "You %s:\n%s", approve ? "approve" : "deny", text);
+	sig = card_sign(o, text, len, approve, &siglen);
+	json_decref(shown);
+	req = new_request("gov_approve", "request", id);
+	json_object_set_new(req, "custodian", json_string(o->custodian));
+	json_object_set_new(req, "decision", json_string(approve ? "approve" : "deny"));
+	set_b64(req, "signature", sig, siglen);
+	free(sig);
+	res = call(req);
+	printf("request %s: %s (%lld of %lld approvals)\n", id,
+	    json_string_value(json_object_get(res, "state")),
+	    (long long)json_integer_value(json_object_get(res, "approved")),
+	    (long long)json_integer_value(json_object_get(res, "needed")));
+	json_decref(res);
+	return 0;
+}
+
+static int
+cmd_approve(const opts *o)
+{
+	need_args(o, 1);
+	return decide(o, o->args[0], true);
+}
+
+static int
+cmd_deny(const opts *o)
+{
+	need_args(o, 1);
+	return decide(o, o->args[0], false);
+}
+
+/* One custodian freezes at once: open the request and approve it. */
+static int
+cmd_freeze(const opts *o)
+{
+	json_t *req, *res;
+	char id[CT_REQ_ID_LEN + 1];
+
+	if (o->n_args > 1)
+		usage();
+	req = new_request("gov_request", "action", "freeze");
+	if (o->n_args == 1)
+		json_object_set_new(req, "key", json_string(o->args[0]));
+	res = call(req);
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(res,
+	    "request")) ?: "");
+	json_decref(res);
+	return decide(o, id, true);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const opts *);
@@ -512,6 +687,18 @@ static const struct {
 	{ "unwrap", cmd_unwrap }, { "datakey", cmd_datakey },
 	{ "rewrap", cmd_rewrap }, { "list", cmd_list }, { "status", cmd_status },
 	{ "keygen", cmd_keygen }, { "audit", cmd_audit },
+	{ "request", cmd_request }, { "requests", cmd_requests },
+	{ "show", cmd_show }, { "due", cmd_due }, { "approve", cmd_approve },
+	{ "deny", cmd_deny }, { "freeze", cmd_freeze },
+};
+
+static const struct option longopts[] = {
+	{ "pkcs11-module", required_argument, NULL, 'M' },
+	{ "token", required_argument, NULL, 'T' },
+	{ "key", required_argument, NULL, 'K' },
+	{ "custodian", required_argument, NULL, 'C' },
+	{ "pin-file", required_argument, NULL, 'P' },
+	{ NULL, 0, NULL, 0 },
 };
 
 int
@@ -544,8 +731,13 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* 0: GNU getopt re-initialises (the first scan used "+") */
-	while ((ch = getopt(argc, argv, "v:i:d:c:p:b")) != -1) {
+	while ((ch = getopt_long(argc, argv, "v:i:d:c:p:b", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'M': o.module = optarg; break;
+		case 'T': o.token = optarg; break;
+		case 'K': o.keylabel = optarg; break;
+		case 'C': o.custodian = optarg; break;
+		case 'P': o.pin_file = optarg; break;
 		case 'v': o.version = optarg; break;
 		case 'i': o.input = optarg; break;
 		case 'd': o.digest = optarg; break;

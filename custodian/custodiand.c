@@ -10,7 +10,8 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: custodiand -p POLICY [-s SOCKET] [-a AUDIT_LOG]\n"
+	fprintf(stderr, "usage: custodiand -p POLICY [-s SOCKET] [-a AUDIT_LOG] "
+	    "[-S STATE]\n"
 	    "  Serves the keys of POLICY on a Unix socket; runs in the foreground.\n"
 	    "  SIGHUP reloads the policy, SIGTERM stops.\n");
 	exit(2);
@@ -22,7 +23,7 @@ main(int argc, char **argv)
 	ct_server_opts o = { 0 };
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:s:a:h")) != -1) {
+	while ((ch = getopt(argc, argv, "p:s:a:S:h")) != -1) {
 		switch (ch) {
 		case 'p':
 			o.policy_path = optarg;
@@ -32,6 +33,9 @@ main(int argc, char **argv)
 			break;
 		case 'a':
 			o.audit_path = optarg;
+			break;
+		case 'S':
+			o.state_path = optarg;
 			break;
 		default:
 			usage();

@@ -80,7 +80,7 @@ struct p11_token {
 enum p11_fn {
 	FN_OPEN_SESSION, FN_LOGIN, FN_FIND_INIT, FN_FIND, FN_GET_ATTR,
 	FN_RANDOM, FN_GEN_KEY, FN_GEN_KEY_PAIR, FN_SIGN_INIT, FN_SIGN,
-	FN_ENCRYPT_INIT, FN_ENCRYPT, FN_DECRYPT_INIT, FN_DECRYPT,
+	FN_ENCRYPT_INIT, FN_ENCRYPT, FN_DECRYPT_INIT, FN_DECRYPT, FN_DESTROY,
 };
 
 static const char *const fn_names[] = {
@@ -98,6 +98,7 @@ static const char *const fn_names[] = {
 	[FN_ENCRYPT] = "C_Encrypt",
 	[FN_DECRYPT_INIT] = "C_DecryptInit",
 	[FN_DECRYPT] = "C_Decrypt",
+	[FN_DESTROY] = "C_DestroyObject",
 };
 
 struct p11_session {
@@ -760,6 +761,39 @@ p11_find(p11_session *s, p11_obj_class cls, const char *label,
 		return r;
 	*out = a.h;
 	return CT_OK;
+}
+
+/* Every object with the label: both halves of a pair, or a secret key. */
+static ct_err
+op_destroy(p11_session *s, void *arg)
+{
+	const char *label = arg;
+	CK_OBJECT_HANDLE h[2];
+	CK_ULONG n, i;
+	CK_RV rv;
+	unsigned rounds, found = 0;
+	ct_err r;
+
+	for (rounds = 0; rounds < 8; rounds++) {
+		if ((r = find_label(s, NULL, label, h, &n)) != CT_OK)
+			return r;
+		if (n == 0)
+			return found > 0 ? CT_OK : CT_ERR_NO_SUCH_KEY;
+		for (i = 0; i < n; i++, found++)
+			if ((rv = s->t->f->C_DestroyObject(s->h, h[i])) != CKR_OK)
+				return fail(s, FN_DESTROY, rv);
+	}
+	return CT_ERR_TOKEN; /* objects keep appearing under this label */
+}
+
+ct_err
+p11_destroy(p11_session *s, const char *label)
+{
+	ct_err r;
+
+	if ((r = label_check(label)) != CT_OK)
+		return r;
+	return run(s, op_destroy, (void *)label);
 }
 
 struct gen_args {

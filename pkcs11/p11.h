@@ -94,6 +94,10 @@ const char *p11_session_last_error(const p11_session *s);
  * same CKA_ID.  CT_ERR_EXISTS if an object with this label already exists. */
 ct_err p11_generate(p11_session *s, p11_key_type type, const char *label) CT_WUR;
 
+/* Destroy every object with this label.  CT_ERR_NO_SUCH_KEY when there
+ * is none. */
+ct_err p11_destroy(p11_session *s, const char *label) CT_WUR;
+
 /* Find exactly one object of the class with this label.
  * CT_ERR_NO_SUCH_KEY when there is none; CT_ERR_TOKEN when more than one. */
 ct_err p11_find(p11_session *s, p11_obj_class cls, const char *label,

@@ -26,16 +26,20 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <yaml.h>
 
 #include "policy/pol.h"
 
 #define MAX_DEPTH	8	/* collections nested in one another */
 #define MAX_SCALAR	4096	/* bytes in one scalar */
-#define MAX_FIELDS	8	/* fields of the widest mapping */
+#define MAX_FIELDS	16	/* fields of the widest mapping */
 #define MAX_LABEL	32	/* CK_TOKEN_INFO.label is 32 bytes */
 #define MAX_WORKERS	64
 #define DEFAULT_WORKERS	2
+#define DEFAULT_APPROVAL_TTL	(24 * 3600)	/* seconds */
+#define DEFAULT_DESTROY_AFTER	(30 * 86400)	/* seconds */
 #define PWBUF_MAX	(1u << 20) /* bound on getpwnam_r/getgrnam_r buffers */
 #define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -141,7 +145,7 @@ struct ctx {
 	const char *entry_kind; /* "token", ... while entry_name is set */
 	const char *entry_name; /* the entry being read, for messages */
 	node *root;
-	name_index tokens, clients, keys;
+	name_index tokens, clients, custodians, keys;
 	/* Per client, 1 + the index of the last key whose allow named it. */
 	size_t *granted_in;
 	pol_policy *pol;
@@ -751,11 +755,12 @@ get_identity(struct ctx *c, const node *num, const node *name, bool group,
 	return CT_OK;
 }
 
-enum { SVC_SOCKET, SVC_AUDIT_LOG, SVC_WORKERS, SVC_N_ };
+enum { SVC_SOCKET, SVC_AUDIT_LOG, SVC_WORKERS, SVC_STATE, SVC_N_ };
 static const char *const service_fields[SVC_N_] = {
 	[SVC_SOCKET] = "socket",
 	[SVC_AUDIT_LOG] = "audit_log",
 	[SVC_WORKERS] = "workers",
+	[SVC_STATE] = "state",
 };
 
 static ct_err
@@ -782,6 +787,9 @@ parse_service(struct ctx *c, const node *map)
 	if (v[SVC_AUDIT_LOG] != NULL &&
 	    (r = get_path(c, v[SVC_AUDIT_LOG], "audit_log", true,
 			  &p->audit_log)) != CT_OK)
+		return r;
+	if (v[SVC_STATE] != NULL &&
+	    (r = get_path(c, v[SVC_STATE], "state", true, &p->state)) != CT_OK)
 		return r;
 	if (v[SVC_WORKERS] != NULL) {
 		if ((r = get_uint(c, v[SVC_WORKERS], "workers", 1, MAX_WORKERS,
@@ -885,6 +893,249 @@ parse_client(struct ctx *c, const node *map, const node *const v[], size_t i)
 	return CT_OK;
 }
 
+/* A duration with a unit: "90d", "24h", "15m", "30s", in [min, max]
+ * seconds.  A unit is required so that "90" is never read as the wrong one. */
+static ct_err
+get_duration(struct ctx *c, const node *n, const char *field, uint64_t min,
+	     uint64_t max, uint64_t *secs)
+{
+	static const struct {
+		char unit;
+		uint64_t secs;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	const char *s = n->str;
+	size_t len = strlen(s), i, digits = len > 0 ? len - 1 : 0;
+	uint64_t v = 0;
+	ct_err r;
+
+	if ((r = expect(c, n, N_SCALAR, field)) != CT_OK)
+		return r;
+	for (i = 0; i < nitems(units) && len > 0; i++)
+		if (s[len - 1] == units[i].unit)
+			break;
+	if (len < 2 || i == nitems(units) || strspn(s, "0123456789") != digits ||
+	    s[0] == '0' || digits > 9)
+		return perr(c, CT_ERR_POLICY, n->at,
+			    "%s: \"%s\" is not a duration such as 90d, 24h, "
+			    "15m or 30s", field, s);
+	for (len = 0; len < digits; len++)
+		v = v * 10 + (uint64_t)(s[len] - '0');
+	v *= units[i].secs;
+	if (v < min || v > max)
+		return perr(c, CT_ERR_POLICY, n->at,
+			    "%s: %s is out of range (%llu to %llu seconds)",
+			    field, s, (unsigned long long)min,
+			    (unsigned long long)max);
+	*secs = v;
+	return CT_OK;
+}
+
+#define DAY (UINT64_C(86400))
+#define QUORUM_MAX 32
+
+enum { Q_M, Q_OF, Q_N_ };
+static const char *const quorum_fields[Q_N_] = { [Q_M] = "m", [Q_OF] = "of" };
+
+/* {m: 2, of: [alice, bob, carol]}: distinct custodians with the custodian
+ * role, 1 <= m <= their number. */
+static ct_err
+parse_quorum(struct ctx *c, const node *map, const char *field, pol_quorum *q)
+{
+	const node *v[Q_N_], *it;
+	unsigned long m;
+	size_t n, i, ci;
+	ct_err r;
+
+	if ((r = get_fields(c, map, field, quorum_fields, Q_N_, v)) != CT_OK ||
+	    (r = require(c, map, v[Q_M], "m")) != CT_OK ||
+	    (r = require(c, map, v[Q_OF], "of")) != CT_OK ||
+	    (r = expect(c, v[Q_OF], N_SEQ, "of")) != CT_OK)
+		return r;
+	n = n_children(v[Q_OF]);
+	if (n == 0 || n > QUORUM_MAX)
+		return perr(c, CT_ERR_POLICY, v[Q_OF]->at,
+			    "%s: of: lists 1 to %d custodians", field,
+			    QUORUM_MAX);
+	if ((r = get_uint(c, v[Q_M], "m", 1, n, &m)) != CT_OK)
+		return r;
+	if ((q->of = calloc(n, sizeof(*q->of))) == NULL)
+		return nomem(c, v[Q_OF]->at);
+	for (it = v[Q_OF]->child; it != NULL; it = it->next) {
+		if ((r = get_ref(c, it, "custodian", &c->custodians, &ci)) !=
+		    CT_OK)
+			return r;
+		if ((c->pol->custodians[ci].roles & POL_ROLE_CUSTODIAN) == 0)
+			return perr(c, CT_ERR_POLICY, it->at,
+				    "%s: \"%s\" does not have the custodian "
+				    "role", field, it->str);
+		for (i = 0; i < q->n_of; i++)
+			if (q->of[i] == ci)
+				return perr(c, CT_ERR_POLICY, it->at,
+					    "%s: \"%s\" listed twice", field,
+					    it->str);
+		q->of[q->n_of++] = ci;
+	}
+	q->m = (unsigned)m;
+	return CT_OK;
+}
+
+/* The public half of a custodian's card key, from a PEM public key or
+ * certificate: EC P-256/P-384 or RSA of at least 2048 bits. */
+static ct_err
+load_custodian_key(struct ctx *c, const node *n, bool cert, EVP_PKEY **out)
+{
+	char *path = NULL;
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	int type, bits;
+	ct_err r;
+
+	if ((r = get_path(c, n, cert ? "certificate" : "public_key", true,
+			  &path)) != CT_OK)
+		return r;
+	if ((bio = BIO_new_file(path, "r")) == NULL)
+		r = perr(c, CT_ERR_IO, n->at, "cannot read %s", path);
+	else if (cert && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		*out = X509_get_pubkey(x);
+	else if (!cert)
+		*out = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	if (r == CT_OK && *out == NULL)
+		r = perr(c, CT_ERR_POLICY, n->at, "%s: no PEM %s in it", path,
+			 cert ? "certificate" : "public key");
+	if (r == CT_OK) {
+		type = EVP_PKEY_get_base_id(*out);
+		bits = EVP_PKEY_get_bits(*out);
+		if (!(type == EVP_PKEY_EC && (bits == 256 || bits == 384)) &&
+		    !(type == EVP_PKEY_RSA && bits >= 2048))
+			r = perr(c, CT_ERR_POLICY, n->at,
+				 "%s: key must be EC P-256, P-384 or RSA of "
+				 "at least 2048 bits", path);
+	}
+	ERR_clear_error();
+	X509_free(x);
+	BIO_free(bio);
+	free(path);
+	return r;
+}
+
+static const char *const role_names[] = { "custodian", "security-officer" };
+
+enum { CUS_NAME, CUS_PUBLIC_KEY, CUS_CERT, CUS_ROLES, CUS_UID, CUS_USER,
+       CUS_N_ };
+static const char *const custodian_fields[CUS_N_] = {
+	[CUS_NAME] = "name",
+	[CUS_PUBLIC_KEY] = "public_key",
+	[CUS_CERT] = "certificate",
+	[CUS_ROLES] = "roles",
+	[CUS_UID] = "uid",
+	[CUS_USER] = "user",
+};
+
+static ct_err
+parse_custodian(struct ctx *c, const node *map, const node *const v[],
+		size_t i)
+{
+	pol_custodian *cu = &c->pol->custodians[i];
+	const node *it;
+	unsigned long id;
+	size_t e;
+	ct_err r;
+
+	cu->line = map->at.line;
+	if ((r = dup_string(c, v[CUS_NAME], "name", &cu->name)) != CT_OK ||
+	    (r = one_of(c, map, v[CUS_PUBLIC_KEY], v[CUS_CERT], "public_key",
+			"certificate")) != CT_OK ||
+	    (r = load_custodian_key(c, v[CUS_CERT] ? v[CUS_CERT] :
+				    v[CUS_PUBLIC_KEY], v[CUS_CERT] != NULL,
+				    &cu->pub)) != CT_OK ||
+	    (r = require(c, map, v[CUS_ROLES], "roles")) != CT_OK ||
+	    (r = expect(c, v[CUS_ROLES], N_SEQ, "roles")) != CT_OK)
+		return r;
+	for (it = v[CUS_ROLES]->child; it != NULL; it = it->next) {
+		if ((r = get_enum(c, it, "role", role_names, nitems(role_names),
+				  &e)) != CT_OK)
+			return r;
+		if (cu->roles & (1u << e))
+			return perr(c, CT_ERR_POLICY, it->at,
+				    "role \"%s\" listed twice", it->str);
+		cu->roles |= 1u << e;
+	}
+	if (cu->roles == 0)
+		return perr(c, CT_ERR_POLICY, v[CUS_ROLES]->at,
+			    "roles: at least one role is needed");
+	if ((r = get_identity(c, v[CUS_UID], v[CUS_USER], false, &cu->has_uid,
+			      &id)) != CT_OK)
+		return r;
+	cu->uid = (uid_t)id;
+	if ((cu->roles & POL_ROLE_OFFICER) && !cu->has_uid)
+		return perr(c, CT_ERR_POLICY, map->at,
+			    "a security-officer needs uid or user");
+	return CT_OK;
+}
+
+enum { GOV_QUORUM, GOV_POLICY_CHANGE, GOV_UNFREEZE, GOV_BACKUP, GOV_RESTORE,
+       GOV_TTL, GOV_AUTO_FREEZE, GOV_N_ };
+static const char *const governance_fields[GOV_N_] = {
+	[GOV_QUORUM] = "quorum",
+	[GOV_POLICY_CHANGE] = "policy_change",
+	[GOV_UNFREEZE] = "unfreeze",
+	[GOV_BACKUP] = "backup",
+	[GOV_RESTORE] = "restore",
+	[GOV_TTL] = "approval_ttl",
+	[GOV_AUTO_FREEZE] = "auto_freeze",
+};
+
+enum { AF_REFUSALS, AF_WINDOW, AF_N_ };
+static const char *const auto_freeze_fields[AF_N_] = {
+	[AF_REFUSALS] = "refusals",
+	[AF_WINDOW] = "window",
+};
+
+static ct_err
+parse_governance(struct ctx *c, const node *map)
+{
+	pol_governance *g = &c->pol->gov;
+	pol_quorum *const qs[] = {
+		[GOV_QUORUM] = &g->quorum,
+		[GOV_POLICY_CHANGE] = &g->policy_change,
+		[GOV_UNFREEZE] = &g->unfreeze,
+		[GOV_BACKUP] = &g->backup,
+		[GOV_RESTORE] = &g->restore,
+	};
+	const node *v[GOV_N_], *af[AF_N_];
+	unsigned long n;
+	size_t i;
+	ct_err r;
+
+	if ((r = get_fields(c, map, "governance", governance_fields, GOV_N_,
+			    v)) != CT_OK)
+		return r;
+	for (i = 0; i < nitems(qs); i++)
+		if (v[i] != NULL &&
+		    (r = parse_quorum(c, v[i], governance_fields[i], qs[i])) !=
+			CT_OK)
+			return r;
+	if (v[GOV_TTL] != NULL &&
+	    (r = get_duration(c, v[GOV_TTL], "approval_ttl", 60, 30 * DAY,
+			      &g->approval_ttl)) != CT_OK)
+		return r;
+	if (v[GOV_AUTO_FREEZE] == NULL)
+		return CT_OK;
+	if ((r = get_fields(c, v[GOV_AUTO_FREEZE], "auto_freeze",
+			    auto_freeze_fields, AF_N_, af)) != CT_OK ||
+	    (r = require(c, v[GOV_AUTO_FREEZE], af[AF_REFUSALS], "refusals")) !=
+		CT_OK ||
+	    (r = require(c, v[GOV_AUTO_FREEZE], af[AF_WINDOW], "window")) !=
+		CT_OK ||
+	    (r = get_uint(c, af[AF_REFUSALS], "refusals", 1, 1000000, &n)) !=
+		CT_OK ||
+	    (r = get_duration(c, af[AF_WINDOW], "window", 1, DAY,
+			      &g->freeze_window)) != CT_OK)
+		return r;
+	g->freeze_refusals = (unsigned)n;
+	return CT_OK;
+}
+
 static ct_err
 parse_ops(struct ctx *c, const node *list, pol_key_type type,
 	  const char *client, unsigned *ops)
@@ -949,7 +1200,7 @@ parse_grants(struct ctx *c, const node *allow, pol_key *k, size_t key)
 }
 
 enum { KEY_NAME, KEY_TYPE, KEY_TOKEN, KEY_SIGN, KEY_OAEP, KEY_ALLOW,
-       KEY_N_ };
+       KEY_ROTATE, KEY_REVOKE, KEY_ROTATE_EVERY, KEY_DESTROY_AFTER, KEY_N_ };
 static const char *const key_fields[KEY_N_] = {
 	[KEY_NAME] = "name",
 	[KEY_TYPE] = "type",
@@ -957,6 +1208,10 @@ static const char *const key_fields[KEY_N_] = {
 	[KEY_SIGN] = "sign",
 	[KEY_OAEP] = "oaep_hash",
 	[KEY_ALLOW] = "allow",
+	[KEY_ROTATE] = "rotate",
+	[KEY_REVOKE] = "revoke",
+	[KEY_ROTATE_EVERY] = "rotate_every",
+	[KEY_DESTROY_AFTER] = "destroy_after",
 };
 
 static ct_err
@@ -1006,6 +1261,21 @@ parse_key(struct ctx *c, const node *map, const node *const v[], size_t i)
 		k->oaep = (pol_oaep_hash)e;
 	}
 
+	if ((v[KEY_ROTATE] != NULL &&
+	     (r = parse_quorum(c, v[KEY_ROTATE], "rotate", &k->rotate)) !=
+		 CT_OK) ||
+	    (v[KEY_REVOKE] != NULL &&
+	     (r = parse_quorum(c, v[KEY_REVOKE], "revoke", &k->revoke)) !=
+		 CT_OK) ||
+	    (v[KEY_ROTATE_EVERY] != NULL &&
+	     (r = get_duration(c, v[KEY_ROTATE_EVERY], "rotate_every", 60,
+			       3660 * DAY, &k->rotate_every)) != CT_OK))
+		return r;
+	k->destroy_after = DEFAULT_DESTROY_AFTER;
+	if (v[KEY_DESTROY_AFTER] != NULL &&
+	    (r = get_duration(c, v[KEY_DESTROY_AFTER], "destroy_after", 1,
+			      3660 * DAY, &k->destroy_after)) != CT_OK)
+		return r;
 	if (v[KEY_ALLOW] != NULL)
 		return parse_grants(c, v[KEY_ALLOW], k, i);
 	return CT_OK;
@@ -1024,9 +1294,12 @@ static const section token_section = { "token", token_fields, TOK_N_,
 				       parse_token };
 static const section client_section = { "client", client_fields, CLI_N_,
 					parse_client };
+static const section custodian_section = { "custodian", custodian_fields,
+					   CUS_N_, parse_custodian };
 static const section key_section = { "key", key_fields, KEY_N_, parse_key };
 _Static_assert(TOK_N_ <= MAX_FIELDS && CLI_N_ <= MAX_FIELDS &&
-		   KEY_N_ <= MAX_FIELDS, "MAX_FIELDS fits every section");
+		   CUS_N_ <= MAX_FIELDS && KEY_N_ <= MAX_FIELDS,
+	       "MAX_FIELDS fits every section");
 
 /* The n entries of a section: mappings, each with a unique name that
  * prefixes the messages about it. */
@@ -1068,16 +1341,20 @@ count_items(struct ctx *c, const node *seq, const char *field, size_t *n)
 	return CT_OK;
 }
 
-enum { TOP_VERSION, TOP_SERVICE, TOP_TOKENS, TOP_CLIENTS, TOP_KEYS, TOP_N_ };
+enum { TOP_VERSION, TOP_SERVICE, TOP_TOKENS, TOP_CLIENTS, TOP_CUSTODIANS,
+       TOP_GOVERNANCE, TOP_KEYS, TOP_N_ };
 static const char *const top_fields[TOP_N_] = {
 	[TOP_VERSION] = "version",
 	[TOP_SERVICE] = "service",
 	[TOP_TOKENS] = "tokens",
 	[TOP_CLIENTS] = "clients",
+	[TOP_CUSTODIANS] = "custodians",
+	[TOP_GOVERNANCE] = "governance",
 	[TOP_KEYS] = "keys",
 };
 
-/* Sections in dependency order: keys refer to tokens and clients. */
+/* Sections in dependency order: quorums refer to custodians, keys to
+ * tokens, clients and custodians. */
 static ct_err
 parse_policy(struct ctx *c)
 {
@@ -1130,6 +1407,23 @@ parse_policy(struct ctx *c)
 				       &c->clients)) != CT_OK)
 			return r;
 	}
+
+	if (v[TOP_CUSTODIANS] != NULL) {
+		if ((r = count_items(c, v[TOP_CUSTODIANS], "custodians", &n)) !=
+		    CT_OK)
+			return r;
+		if (n > 0 && (p->custodians = calloc(n, sizeof(*p->custodians))) ==
+				 NULL)
+			return nomem(c, v[TOP_CUSTODIANS]->at);
+		p->n_custodians = n;
+		if ((r = parse_section(c, v[TOP_CUSTODIANS], &custodian_section,
+				       n, &c->custodians)) != CT_OK)
+			return r;
+	}
+	p->gov.approval_ttl = DEFAULT_APPROVAL_TTL;
+	if (v[TOP_GOVERNANCE] != NULL &&
+	    (r = parse_governance(c, v[TOP_GOVERNANCE])) != CT_OK)
+		return r;
 
 	if ((r = require(c, c->root, v[TOP_KEYS], "keys")) != CT_OK ||
 	    (r = count_items(c, v[TOP_KEYS], "keys", &n)) != CT_OK)
@@ -1211,6 +1505,7 @@ out:
 	free(c->base);
 	free(c->tokens.refs);
 	free(c->clients.refs);
+	free(c->custodians.refs);
 	free(c->keys.refs);
 	free(c->granted_in);
 	return r;
@@ -1307,8 +1602,21 @@ pol_free(pol_policy *p)
 	for (i = 0; i < p->n_keys; i++) {
 		free(p->keys[i].name);
 		free(p->keys[i].grants);
+		free(p->keys[i].rotate.of);
+		free(p->keys[i].revoke.of);
 	}
 	free(p->keys);
+	for (i = 0; i < p->n_custodians; i++) {
+		free(p->custodians[i].name);
+		EVP_PKEY_free(p->custodians[i].pub);
+	}
+	free(p->custodians);
+	free(p->gov.quorum.of);
+	free(p->gov.policy_change.of);
+	free(p->gov.unfreeze.of);
+	free(p->gov.backup.of);
+	free(p->gov.restore.of);
+	free(p->state);
 	free(p->path);
 	free(p->socket);
 	free(p->audit_log);
@@ -1412,4 +1720,46 @@ const char *
 pol_sign_scheme_name(pol_sign_scheme s)
 {
 	return name_at(sign_names, nitems(sign_names), (size_t)s);
+}
+
+const pol_custodian *
+pol_find_custodian(const pol_policy *p, const char *name)
+{
+	size_t i;
+
+	if (p == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < p->n_custodians; i++)
+		if (strcmp(p->custodians[i].name, name) == 0)
+			return &p->custodians[i];
+	return NULL;
+}
+
+const pol_custodian *
+pol_peer_custodian(const pol_policy *p, uid_t uid, unsigned role)
+{
+	size_t i;
+
+	for (i = 0; p != NULL && i < p->n_custodians; i++)
+		if (p->custodians[i].has_uid && p->custodians[i].uid == uid &&
+		    (p->custodians[i].roles & role))
+			return &p->custodians[i];
+	return NULL;
+}
+
+bool
+pol_quorum_has(const pol_quorum *q, size_t ci)
+{
+	size_t i;
+
+	for (i = 0; i < q->n_of; i++)
+		if (q->of[i] == ci)
+			return true;
+	return false;
+}
+
+const pol_quorum *
+pol_quorum_or_default(const pol_policy *p, const pol_quorum *q)
+{
+	return q != NULL && q->m > 0 ? q : &p->gov.quorum;
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/evp.h>
+
 #include "custodian/ct_err.h"
 
 #define POL_NAME_MAX 64		/* names of tokens, clients and keys */
@@ -69,6 +71,40 @@ typedef struct {
 	unsigned line;
 } pol_client;
 
+/* Roles of a custodian (bit set). */
+enum {
+	POL_ROLE_CUSTODIAN = 1u << 0, /* approves with their smartcard */
+	POL_ROLE_OFFICER = 1u << 1,   /* security-officer: opens requests */
+};
+
+/* A person who approves governance requests with a key on their own card. */
+typedef struct {
+	char *name;
+	EVP_PKEY *pub;	/* from public_key (PEM) or certificate, owned */
+	unsigned roles; /* POL_ROLE_* */
+	bool has_uid;
+	uid_t uid;	/* how the daemon recognises them on its socket */
+	unsigned line;
+} pol_custodian;
+
+/* m approvals out of the custodians listed; m == 0: no quorum set. */
+typedef struct {
+	unsigned m;
+	size_t *of; /* indices into pol_policy.custodians, distinct */
+	size_t n_of;
+} pol_quorum;
+
+typedef struct {
+	pol_quorum quorum;	  /* default for every action below */
+	pol_quorum policy_change; /* each of these, when m == 0, is quorum */
+	pol_quorum unfreeze;
+	pol_quorum backup;
+	pol_quorum restore;
+	uint64_t approval_ttl;	  /* seconds a request stays open */
+	unsigned freeze_refusals; /* auto-freeze after this many refusals... */
+	uint64_t freeze_window;	  /* ...within this many seconds; 0: never */
+} pol_governance;
+
 typedef struct {
 	size_t client; /* index into pol_policy.clients */
 	unsigned ops;  /* POL_OP_* bits */
@@ -82,6 +118,10 @@ typedef struct {
 	pol_oaep_hash oaep;
 	pol_grant *grants;
 	size_t n_grants;
+	pol_quorum rotate;	/* m == 0: governance.quorum applies */
+	pol_quorum revoke;
+	uint64_t rotate_every;	/* seconds; 0: no schedule */
+	uint64_t destroy_after; /* seconds a revoked version is kept */
 	unsigned line;
 } pol_key;
 
@@ -96,6 +136,10 @@ typedef struct {
 	size_t n_clients;
 	pol_key *keys;
 	size_t n_keys;
+	pol_custodian *custodians;
+	size_t n_custodians;
+	pol_governance gov;
+	char *state;	    /* service.state, absolute; may be NULL */
 	uint8_t digest[32]; /* SHA-256 of the document bytes */
 } pol_policy;
 
@@ -124,5 +168,15 @@ const char *pol_op_name(unsigned op_bit);
 unsigned pol_op_from_name(const char *name); /* 0 when unknown */
 const char *pol_key_type_name(pol_key_type t); /* "ec-p256", ... */
 const char *pol_sign_scheme_name(pol_sign_scheme s); /* "ecdsa-sha256", ... */
+
+const pol_custodian *pol_find_custodian(const pol_policy *p, const char *name);
+/* The custodian with this role whose uid is the peer's, or NULL. */
+const pol_custodian *pol_peer_custodian(const pol_policy *p, uid_t uid,
+					unsigned role);
+/* True when custodian index ci is one of the quorum's. */
+bool pol_quorum_has(const pol_quorum *q, size_t ci);
+/* The quorum that applies: q itself when set, else the default. */
+const pol_quorum *pol_quorum_or_default(const pol_policy *p,
+					const pol_quorum *q);
 
 #endif

@@ -146,3 +146,43 @@ finish() {
 	echo "# $(basename "$0"): $PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 }
+
+# ---- governance fixtures ----
+
+# make_card NAME [KEYTYPE]: a custodian's smartcard, standing in as a
+# SoftHSM2 token "NAME-card" with the key "card"; its public key goes to
+# $W/NAME.pem for the policy.
+make_card() {
+	local t=${2:-EC:prime256v1}
+	init_token "$1-card"
+	pkcs11-tool --module "$MODULE" --token-label "$1-card" --login --pin 1234 \
+		--keypairgen --key-type "$t" --label card >/dev/null 2>&1 &&
+	pkcs11-tool --module "$MODULE" --token-label "$1-card" --read-object \
+		--type pubkey --label card -o "$W/$1.der" >/dev/null 2>&1 &&
+	openssl pkey -pubin -inform DER -in "$W/$1.der" -out "$W/$1.pem"
+}
+
+# decide approve|deny ID NAME: the custodian signs with their card.
+decide() {
+	ctl "$1" "$2" --custodian "$3" --pkcs11-module "$MODULE" --token "$3-card" \
+		--key card --pin-file "$W/pin"
+}
+
+# The daemon under libfaketime: tests move its clock with set_time.
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+use_fake_time() {
+	printf '+0\n' >"$W/faketime"
+	DAEMON_PREFIX="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$W/faketime FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+}
+set_time() { printf '%s\n' "$1" >"$W/faketime"; } # e.g. +2d
+
+# wait_for DESC CMD...: poll (at most 5 s) until the command succeeds.
+wait_for() {
+	local desc=$1 i; shift
+	for i in $(seq 50); do
+		if "$@" >/dev/null 2>&1; then ok "$desc"; return 0; fi
+		sleep 0.1
+	done
+	not_ok "$desc (not within 5 s)"
+	return 1
+}

@@ -64,12 +64,13 @@ sig=$(ctl sign ec256 -d "$dgst")
 check "sign a digest, verify the message" ctl verify ec256 "$sig" -i "$W/msg"
 expect_err "digest of the wrong length" bad_request ctl sign ec384 -d "$dgst"
 
-# Versions: v2 is current, v1 still verifies what it signed.
-sig1=$(ctl sign ec256 -v 1 -i "$W/msg")
-check "v1 signature verifies with v1" ctl verify ec256 "$sig1" -v 1 -i "$W/msg"
-if ctl verify ec256 "$sig1" -i "$W/msg" >/dev/null; then
-	not_ok "v1 signature must not verify under v2"
-else ok "v1 signature does not verify under v2"; fi
+# Versions: v2 is current; v1 is retired: it verifies, it no longer signs.
+expect_err "retired v1 does not sign" version_retired ctl sign ec256 -v 1 -i "$W/msg"
+sig2=$(ctl sign ec256 -v 2 -i "$W/msg")
+check "v2 signature verifies with v2 named" ctl verify ec256 "$sig2" -v 2 -i "$W/msg"
+if ctl verify ec256 "$sig2" -v 1 -i "$W/msg" >/dev/null; then
+	not_ok "v2 signature must not verify under v1"
+else ok "v2 signature does not verify under v1"; fi
 expect_err "unknown version" no_such_version ctl sign ec256 -v 9 -i "$W/msg"
 expect_err "unknown key" no_such_key ctl sign nokey -i "$W/msg"
 same "list shows the current version" "$(ctl list | awk '$1=="ec256"{print $4}')" "v2"

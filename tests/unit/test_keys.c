@@ -45,7 +45,8 @@ test_foreign_labels(void **state)
 static void
 test_version_lookup(void **state)
 {
-	ct_keyver vers[] = { { 1, 11, NULL }, { 2, 22, NULL }, { 5, 55, NULL } };
+	ct_keyver vers[] = { { 1, CT_KV_OK, 11, NULL }, { 2, CT_KV_OK, 22, NULL },
+			     { 5, CT_KV_OK, 55, NULL } };
 	pol_key pk = { .name = "k", .type = POL_KEY_AES_256 };
 	ct_key k = { &pk, vers, 3 }, none = { &pk, NULL, 0 };
 
@@ -53,6 +54,14 @@ test_version_lookup(void **state)
 	assert_int_equal(ct_key_version(&k, 2)->handle, 22);
 	assert_null(ct_key_version(&k, 3));
 	assert_null(ct_key_version(&none, 0));
+	/* Current is the highest usable version; others are found by number. */
+	vers[2].use = CT_KV_REVOKED;
+	assert_int_equal(ct_key_version(&k, 0)->version, 2);
+	assert_int_equal(ct_key_version(&k, 5)->use, CT_KV_REVOKED);
+	vers[1].use = CT_KV_UNKNOWN;
+	assert_int_equal(ct_key_version(&k, 0)->version, 1);
+	vers[0].use = CT_KV_REVOKED;
+	assert_null(ct_key_version(&k, 0));
 	assert_null(ct_key_version(&none, 1));
 }
 
