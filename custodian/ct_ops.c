@@ -653,6 +653,7 @@ ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
 {
 	json_t *arr = json_array(), *k, *vers, *ops;
 	const ct_key *ck;
+	const ct_keyver *cur;
 	unsigned bits, bit;
 	size_t i, j;
 
@@ -664,14 +665,19 @@ ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
 			continue;
 		vers = json_array();
 		ops = json_array();
+		/* Revoked versions and objects the state does not know are
+		 * not the client's to use. */
 		for (j = 0; vers != NULL && j < ck->n_vers; j++)
-			json_array_append_new(vers, json_integer(ck->vers[j].version));
+			if (ck->vers[j].use == CT_KV_OK)
+				json_array_append_new(vers,
+				    json_integer(ck->vers[j].version));
+		cur = ct_key_version(ck, 0);
 		for (bit = 1; ops != NULL && bit <= POL_OP_ALL_; bit <<= 1)
 			if (bits & bit)
 				json_array_append_new(ops, json_string(pol_op_name(bit)));
 		k = json_pack("{s:s, s:s, s:I, s:o*, s:o*}", "name", ck->pol->name,
 		    "type", pol_key_type_name(ck->pol->type), "current_version",
-		    (json_int_t)(ck->n_vers ? ck->vers[ck->n_vers - 1].version : 0),
+		    (json_int_t)(cur != NULL ? cur->version : 0),
 		    "versions", vers, "operations", ops);
 		if (k == NULL || json_array_append_new(arr, k) != 0) {
 			json_decref(arr);

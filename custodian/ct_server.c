@@ -230,11 +230,15 @@ load_keys(server *sv, const pol_policy *pol, bool admit, ct_keystore **ks,
 	return r;
 }
 
-/* Governance events are audit lines like any other. */
+/* Governance events are audit lines, synced at once: the journal already
+ * holds the change, and a crash must not leave it unaudited. */
 static void
 gov_emit(void *arg, json_t *ev)
 {
-	(void)audit_event(arg, ev);
+	server *sv = arg;
+
+	if (audit_event(sv, ev) != CT_OK || ct_audit_commit(sv->audit) != CT_OK)
+		fprintf(stderr, "custodiand: audit: governance event not written\n");
 }
 
 /* Tell governance how token work ended; it records it in the journal. */

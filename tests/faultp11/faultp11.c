@@ -5,7 +5,10 @@
  * FAULTP11_CONTROL  rules, one a line, re-read when the file changes:
  *                     C_Sign fail CKR_SESSION_HANDLE_INVALID once
  *                     C_Sign fail CKR_DEVICE_REMOVED always
- *                     C_Sign delay 3000          (milliseconds)
+ *                     C_Sign delay 3000          (milliseconds, before the call)
+ *                     C_GenerateKey after 3000   (milliseconds, after the call:
+ *                                                 a crash lands between the
+ *                                                 token's change and its caller)
  *                   Unknown lines are ignored.  A "once" rule is spent by the
  *                   first call it fails, until the file changes.
  * FAULTP11_LOG      one line per wrapped call is appended:
@@ -52,7 +55,17 @@
 	X(C_FindObjectsInit, 0, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t,    \
 				 CK_ULONG n), (h, t, n))                        \
 	X(C_GenerateRandom, 0, (CK_SESSION_HANDLE h, CK_BYTE_PTR b,          \
-				CK_ULONG n), (h, b, n))
+				CK_ULONG n), (h, b, n))                         \
+	X(C_GenerateKey, 0, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,        \
+			     CK_ATTRIBUTE_PTR t, CK_ULONG n,                    \
+			     CK_OBJECT_HANDLE_PTR k), (h, m, t, n, k))          \
+	X(C_GenerateKeyPair, 0, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,    \
+				 CK_ATTRIBUTE_PTR pt, CK_ULONG pn,              \
+				 CK_ATTRIBUTE_PTR vt, CK_ULONG vn,              \
+				 CK_OBJECT_HANDLE_PTR pk, CK_OBJECT_HANDLE_PTR vk), \
+	  (h, m, pt, pn, vt, vn, pk, vk))                                    \
+	X(C_DestroyObject, 0, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o),     \
+	  (h, o))
 
 #define AS_ENUM(name, ends, params, args) FN_##name,
 #define AS_NAME(name, ends, params, args) #name,
@@ -79,6 +92,7 @@ static const struct { const char *name; CK_RV rv; } rv_names[] = { RV(AS_RV) };
 typedef struct {
 	int fn;
 	int fail;    /* 1: fail with rv; 0: delay ms */
+	int after;   /* a delay after the real call instead of before */
 	CK_RV rv;
 	long ms;
 	int once, spent;
@@ -115,7 +129,8 @@ static void parse_line(const char *line)
 			r.fn = i;
 	if (r.fn < 0)
 		return;
-	if (strcmp(kind, "delay") == 0) {
+	if (strcmp(kind, "delay") == 0 || strcmp(kind, "after") == 0) {
+		r.after = strcmp(kind, "after") == 0;
 		char *end;
 		r.ms = strtol(arg, &end, 10);
 		if (*end != '\0' || r.ms < 0)
@@ -158,13 +173,23 @@ static void reload(const char *path)
 	fclose(f);
 }
 
-/* The failure to inject into this call (CKR_OK: none); sleeps for delays. */
-static CK_RV inject(int fn)
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* The failure to inject into this call (CKR_OK: none); sleeps for delays
+ * before the call, and says how long to sleep after it. */
+static CK_RV inject(int fn, long *after_ms)
 {
 	const char *path = getenv("FAULTP11_CONTROL");
 	CK_RV rv = CKR_OK;
 	long ms = 0;
 
+	*after_ms = 0;
 	if (path == NULL)
 		return CKR_OK;
 	pthread_mutex_lock(&mu);
@@ -174,18 +199,14 @@ static CK_RV inject(int fn)
 		if (r->fn != fn || r->spent)
 			continue;
 		if (!r->fail) {
-			ms += r->ms;
+			*(r->after ? after_ms : &ms) += r->ms;
 		} else if (rv == CKR_OK) {
 			rv = r->rv;
 			r->spent = r->once;
 		}
 	}
 	pthread_mutex_unlock(&mu);
-	if (ms > 0) {
-		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-	}
+	sleep_ms(ms);
 	return rv;
 }
 
@@ -209,13 +230,15 @@ static void log_call(int fn, CK_RV rv, int injected)
 #define AS_WRAPPER(name, ends, params, args)                                \
 	static CK_RV w_##name params                                         \
 	{                                                                    \
-		CK_RV rv = inject(FN_##name);                                \
+		long after;                                                  \
+		CK_RV rv = inject(FN_##name, &after);                        \
 		int injected = rv != CKR_OK;                                 \
 		if (!injected)                                               \
 			rv = real->name args;                                \
 		else if (ends)                                               \
 			(void)real->name args; /* end the real operation */  \
 		log_call(FN_##name, rv, injected);                           \
+		sleep_ms(after);                                             \
 		return rv;                                                   \
 	}
 WRAPPED(AS_WRAPPER)
