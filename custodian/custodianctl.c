@@ -22,6 +22,7 @@
 #include "custodian/ct_blob.h"
 #include "custodian/ct_keys.h"
 #include "custodian/ct_proto.h"
+#include "custodian/ct_readers.h"
 #include "custodian/ct_tokens.h"
 #include "custodian/ct_util.h"
 
@@ -43,6 +44,8 @@ typedef struct {
 	const char *context; /* -c TEXT */
 	const char *policy;  /* -p FILE (keygen) */
 	bool b64;	     /* -b: print unwrapped plaintext as base64 */
+	const char *reader;  /* --reader NAME (wait-card) */
+	const char *timeout; /* --timeout SECONDS (wait-card) */
 	char **args;
 	int n_args;
 } opts;
@@ -62,6 +65,8 @@ usage(void)
 	    "  list | status\n"
 	    "  keygen KEY -p POLICY                          create the next version on the token\n"
 	    "  audit verify FILE                             check the audit log's hash chain\n"
+	    "  readers                                       list readers, cards and ATRs (pcscd)\n"
+	    "  wait-card [--reader NAME] [--timeout SECONDS] exit 0 once a card is present\n"
 	    "The socket is -s, else $CUSTODIAN_SOCKET, else " DEFAULT_SOCKET ".\n"
 	    "A reply is awaited $CUSTODIAN_TIMEOUT seconds (default 30).\n"
 	    "Messages and plaintexts are read from -i FILE or standard input.\n");
@@ -503,6 +508,49 @@ cmd_audit(const opts *o)
 	die(EXIT_REFUSED, "%s: %s", o->args[1], ct_strerror(r));
 }
 
+/* Straight from pcscd: works without a daemon. */
+static int
+cmd_readers(const opts *o)
+{
+	ct_readers_snapshot s;
+	char why[256], atr[2 * CT_ATR_MAX + 1];
+	size_t i;
+
+	need_args(o, 0);
+	if (ct_readers_scan(&s, why, sizeof(why)) != CT_OK)
+		die(EXIT_REFUSED, "%s", why);
+	printf("%-40s %-5s %s\n", "READER", "CARD", "ATR");
+	for (i = 0; i < s.n; i++) {
+		ct_hex(s.readers[i].atr, s.readers[i].atr_len, atr);
+		printf("%-40s %-5s %s\n", s.readers[i].name,
+		    s.readers[i].card ? "yes" : "no",
+		    s.readers[i].card ? atr : "-");
+	}
+	return 0;
+}
+
+static int
+cmd_wait_card(const opts *o)
+{
+	char why[256], found[CT_READER_NAME_MAX], *end;
+	long secs = 30;
+	ct_err r;
+
+	need_args(o, 0);
+	if (o->timeout != NULL) {
+		errno = 0;
+		secs = strtol(o->timeout, &end, 10);
+		if (errno != 0 || *end != '\0' || end == o->timeout || secs < 0 ||
+		    secs > 86400)
+			die(EXIT_USAGE, "--timeout must be 0 to 86400 seconds");
+	}
+	r = ct_readers_wait_card(o->reader, secs * 1000, found, why, sizeof(why));
+	if (r != CT_OK)
+		die(EXIT_REFUSED, "%s", why);
+	printf("%s\n", found);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const opts *);
@@ -512,11 +560,17 @@ static const struct {
 	{ "unwrap", cmd_unwrap }, { "datakey", cmd_datakey },
 	{ "rewrap", cmd_rewrap }, { "list", cmd_list }, { "status", cmd_status },
 	{ "keygen", cmd_keygen }, { "audit", cmd_audit },
+	{ "readers", cmd_readers }, { "wait-card", cmd_wait_card },
 };
 
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "reader", required_argument, NULL, 'r' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
 	opts o = { 0 };
 	const char *cmd, *env;
 	char *end;
@@ -544,7 +598,7 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* 0: GNU getopt re-initialises (the first scan used "+") */
-	while ((ch = getopt(argc, argv, "v:i:d:c:p:b")) != -1) {
+	while ((ch = getopt_long(argc, argv, "v:i:d:c:p:b", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'v': o.version = optarg; break;
 		case 'i': o.input = optarg; break;
@@ -552,6 +606,8 @@ main(int argc, char **argv)
 		case 'c': o.context = optarg; break;
 		case 'p': o.policy = optarg; break;
 		case 'b': o.b64 = true; break;
+		case 'r': o.reader = optarg; break;
+		case 't': o.timeout = optarg; break;
 		default: usage();
 		}
 	}
