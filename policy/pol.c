@@ -807,14 +807,14 @@ static const char *const token_fields[TOK_N_] = {
 	[TOK_ATR] = "atr",
 };
 
-/* reader: the exact PC/SC name; atr: hex digits only, as the card sends
- * it, and only with a reader. */
+/* reader: the exact PC/SC name (the tree refuses control characters in
+ * any scalar); atr: hex digits only, as the card sends it, and only with a
+ * reader. */
 static ct_err
 parse_reader(struct ctx *c, const node *map, const node *const v[],
 	     pol_token *t)
 {
 	const char *s;
-	size_t i;
 	ct_err r;
 
 	if (v[TOK_ATR] != NULL &&
@@ -827,11 +827,6 @@ parse_reader(struct ctx *c, const node *map, const node *const v[],
 	if (strlen(t->reader) > POL_READER_MAX)
 		return perr(c, CT_ERR_POLICY, v[TOK_READER]->at,
 			    "reader: longer than %d bytes", POL_READER_MAX);
-	for (i = 0; t->reader[i] != '\0'; i++)
-		if ((unsigned char)t->reader[i] < 0x20 || t->reader[i] == 0x7f)
-			return perr(c, CT_ERR_POLICY, v[TOK_READER]->at,
-				    "reader: control characters are not "
-				    "allowed");
 	if (v[TOK_ATR] == NULL)
 		return CT_OK;
 	if ((r = get_string(c, v[TOK_ATR], "atr", &s)) != CT_OK)
