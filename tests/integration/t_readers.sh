@@ -144,25 +144,14 @@ check "2: readers: the card is out within 5 s" \
 
 # 3. A token bound to the reader (through the fault module, to show the
 # re-login) next to the unbound SoftHSM2 token.
-cat >"$POLICY" <<P
-version: 1
-service:
-  socket: $SOCK
-  audit_log: $AUDIT
-tokens:
-  - name: svc
-    module: $MODULE
-    label: svc
-    pin_file: $W/pin
-  - name: card
+EXTRA_TOKENS="  - name: card
     module: $FAULT_MODULE
     label: card
     pin_file: $W/pin
-    reader: "$READER"
-    atr: "$ATR"
-clients:
-  - name: root
-    uid: 0
+    reader: \"$READER\"
+    atr: \"$ATR\"
+"
+write_policy <<P
 keys:
   - name: ksvc
     type: ec-p256
