@@ -94,13 +94,12 @@ printf 'message' >"$W/m"
 # so in one line, and serves.
 init_token svc
 init_token card
-write_policy <<P
-keys:
+KSVC="keys:
   - name: ksvc
     type: ec-p256
     token: svc
-    allow: { root: [sign, verify] }
-P
+    allow: { root: [sign, verify] }"
+write_policy <<<"$KSVC"
 check "1: keygen ksvc" keygen ksvc
 t0=$(now_ms)
 start_daemon || exit 1
@@ -152,11 +151,7 @@ EXTRA_TOKENS="  - name: card
     atr: \"$ATR\"
 "
 write_policy <<P
-keys:
-  - name: ksvc
-    type: ec-p256
-    token: svc
-    allow: { root: [sign, verify] }
+$KSVC
   - name: kcard
     type: ec-p256
     token: card
