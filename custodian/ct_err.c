@@ -37,6 +37,7 @@ static const struct {
 	[29] = { "no_such_request", "no such governance request" },
 	[30] = { "request_closed", "request expired, denied or already done" },
 	[31] = { "approval_refused", "approval refused" },
+	[32] = { "token_absent", "the token's card is not in its reader" },
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == -CT_ERR_LAST_,

@@ -20,6 +20,7 @@
 #include "custodian/ct_keys.h"
 #include "custodian/ct_ops.h"
 #include "custodian/ct_pool.h"
+#include "custodian/ct_readers.h"
 #include "custodian/ct_tokens.h"
 #include "custodian/ct_util.h"
 
@@ -66,6 +67,8 @@ typedef struct {
 	ct_gov *gov;
 	char *state_path;
 	time_t last_tick;
+	ct_readers *readers;
+	ct_readers_snapshot rsnap; /* the monitor's, as of its last news */
 	char *sock_path;
 	int lfd, ep, sigfd;
 	conn *conns[MAX_CONNS];
@@ -183,6 +186,61 @@ refuse(server *sv, conn *c, const ct_request *req, const ct_keyref *key,
 }
 
 static json_t *
+readers_json(const ct_readers_snapshot *s)
+{
+	char atr[2 * CT_ATR_MAX + 1];
+	json_t *arr = json_array(), *r;
+	size_t i;
+
+	for (i = 0; arr != NULL && i < s->n; i++) {
+		r = json_pack("{s:b}", "card", s->readers[i].card);
+		event_set_str(r, "name", s->readers[i].name);
+		if (s->readers[i].card) {
+			ct_hex(s->readers[i].atr, s->readers[i].atr_len, atr);
+			event_set_str(r, "atr", atr);
+		}
+		json_array_append_new(arr, r);
+	}
+	return arr;
+}
+
+/* A token bound to a reader serves only while its card is there, and so
+ * only while pcscd can say that it is. */
+static bool
+token_card_in(const server *sv, const pol_token *t)
+{
+	return t->reader == NULL ||
+	    ct_readers_card_in(&sv->rsnap, t->reader, t->atr, t->atr_len);
+}
+
+static void
+token_reader_json(const server *sv, const pol_token *t, json_t *tj)
+{
+	if (t->reader == NULL)
+		return;
+	event_set_str(tj, "reader", t->reader);
+	json_object_set_new(tj, "present", json_boolean(token_card_in(sv, t)));
+}
+
+/* Decided here, before a worker touches the token: refuse at once rather
+ * than wait on a card that is gone. */
+static ct_err
+check_card(const server *sv, ct_job *job)
+{
+	const pol_token *t = &sv->pol->tokens[job->token];
+
+	if (token_card_in(sv, t))
+		return CT_OK;
+	snprintf(job->msg, sizeof(job->msg), "token \"%s\": %s \"%s\"", t->name,
+	    sv->rsnap.pcscd != CT_PCSCD_AVAILABLE ?
+	    "pcscd is not available to watch reader" :
+	    ct_readers_card_in(&sv->rsnap, t->reader, NULL, 0) ?
+	    "the card has another ATR in reader" : "no card in reader",
+	    t->reader);
+	return CT_ERR_TOKEN_ABSENT;
+}
+
+static json_t *
 status_result(server *sv)
 {
 	char digest[65];
@@ -193,9 +251,11 @@ status_result(server *sv)
 	for (i = 0; toks != NULL && i < sv->n_tokens; i++) {
 		t = json_pack("{s:s, s:s}", "name", sv->pol->tokens[i].name,
 		    "label", p11_token_label(sv->tokens[i]));
+		token_reader_json(sv, &sv->pol->tokens[i], t);
 		json_array_append_new(toks, t);
 	}
-	return json_pack("{s:s, s:i, s:I, s:s, s:o*, s:I, s:I, s:I, s:I, s:I, s:o*}",
+	return json_pack("{s:s, s:i, s:I, s:s, s:o*, s:I, s:I, s:I, s:I, s:I, "
+	    "s:o*, s:s, s:o*}",
 	    "service", "custodiand", "protocol", CT_PROTO_VERSION,
 	    "uptime_seconds", (json_int_t)(sv->now.tv_sec - sv->started),
 	    "policy_digest", digest, "tokens", toks,
@@ -204,7 +264,9 @@ status_result(server *sv)
 	    "connections", (json_int_t)sv->n_conns,
 	    "requests", (json_int_t)sv->requests,
 	    "audit_seq", (json_int_t)ct_audit_seq(sv->audit),
-	    "governance", ct_gov_status(sv->gov, sv->pol, sv->now.tv_sec));
+	    "governance", ct_gov_status(sv->gov, sv->pol, sv->now.tv_sec),
+	    "pcscd", ct_readers_pcscd_name(sv->rsnap.pcscd),
+	    "readers", readers_json(&sv->rsnap));
 }
 
 /* Load the key store for pol and match it with the governance state;
@@ -509,6 +571,8 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 		    "needs the unfreeze quorum", ct_gov_state(sv->gov)->frozen_all ?
 		    "the service" : "this key");
 	}
+	if (r == CT_OK && job->cmd->token)
+		r = check_card(sv, job);
 	if (r != CT_OK) {
 		job->err = r;
 		finish(sv, job);
@@ -985,7 +1049,46 @@ setup(server *sv)
 	ev.data.u64 = (uint64_t)-3;
 	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, ct_pool_fd(sv->pool), &ev) == -1)
 		return CT_ERR_INTERNAL;
+	if ((r = ct_readers_start(&sv->readers)) != CT_OK)
+		return r;
+	ev.data.u64 = (uint64_t)-4;
+	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, ct_readers_fd(sv->readers), &ev) == -1)
+		return CT_ERR_INTERNAL;
 	return CT_OK;
+}
+
+/* Audit what the reader monitor saw; keep its snapshot for check_card()
+ * and status.  Each event is a change, so pcscd being away is one line. */
+static void
+take_readers(server *sv)
+{
+	ct_readers_event evs[CT_READERS_EVENTS_MAX];
+	char atr[2 * CT_ATR_MAX + 1];
+	size_t i, n, dropped;
+	const char *name;
+	json_t *ev;
+
+	ct_readers_take(sv->readers, &sv->rsnap, evs, CT_READERS_EVENTS_MAX,
+	    &n, &dropped);
+	if (dropped > 0)
+		fprintf(stderr, "custodiand: %zu reader events lost\n", dropped);
+	for (i = 0; i < n; i++) {
+		name = ct_readers_event_name(evs[i].kind);
+		ev = json_pack("{s:s}", "event", name);
+		event_set_str(ev, "reader", evs[i].reader[0] ? evs[i].reader : NULL);
+		if (evs[i].kind == CT_RD_CARD_INSERTED) {
+			ct_hex(evs[i].atr, evs[i].atr_len, atr);
+			event_set_str(ev, "atr", atr);
+		}
+		(void)audit_event(sv, ev);
+		if (evs[i].kind == CT_RD_PCSCD_UNAVAILABLE)
+			fprintf(stderr, "custodiand: pcscd is not reachable: "
+			    "tokens bound to a reader are suspended until it "
+			    "is (retrying every second)\n");
+		else
+			fprintf(stderr, "custodiand: %s%s%s\n", name,
+			    evs[i].reader[0] ? " " : "", evs[i].reader);
+	}
 }
 
 static void
@@ -1054,7 +1157,9 @@ loop(server *sv)
 					finish(sv, job);
 					ct_job_free(job);
 				}
-			} else if ((c = conn_get(sv, id)) != NULL) {
+			} else if (id == (uint64_t)-4)
+				take_readers(sv);
+			else if ((c = conn_get(sv, id)) != NULL) {
 				if (evs[i].events & EPOLLOUT) {
 					conn_flush(c);
 					process_lines(sv, c);
@@ -1092,6 +1197,8 @@ teardown(server *sv)
 		ct_job_free(job);
 	}
 	sv->pool = NULL;
+	ct_readers_stop(sv->readers);
+	sv->readers = NULL;
 	if (sv->audit != NULL) {
 		ev = json_pack("{s:s}", "event", "stop");
 		if (audit_event(sv, ev) == CT_OK && ct_audit_commit(sv->audit) != CT_OK)

@@ -22,6 +22,7 @@
 #include "custodian/ct_blob.h"
 #include "custodian/ct_keys.h"
 #include "custodian/ct_proto.h"
+#include "custodian/ct_readers.h"
 #include "custodian/ct_stmt.h"
 #include "custodian/ct_tokens.h"
 #include "custodian/ct_util.h"
@@ -50,6 +51,8 @@ typedef struct {
 	const char *keylabel;  /* --key LABEL */
 	const char *custodian; /* --custodian NAME (as in the policy) */
 	const char *pin_file;  /* --pin-file FILE, else the terminal */
+	const char *reader;    /* --reader NAME (wait-card) */
+	const char *timeout;   /* --timeout SECONDS (wait-card) */
 	char **args;
 	int n_args;
 } opts;
@@ -74,6 +77,8 @@ usage(void)
 	    "  approve ID CARD | deny ID CARD                sign the request's statement with your card\n"
 	    "  freeze [KEY] CARD                             freeze at once (one custodian)\n"
 	    "    CARD: --custodian NAME --pkcs11-module SO --token LABEL --key LABEL [--pin-file F]\n"
+	    "  readers                                       list readers, cards and ATRs (pcscd)\n"
+	    "  wait-card [--reader NAME] [--timeout SECONDS] exit 0 once a card is present\n"
 	    "  audit verify FILE                             check the audit log's hash chain\n"
 	    "The socket is -s, else $CUSTODIAN_SOCKET, else " DEFAULT_SOCKET ".\n"
 	    "A reply is awaited $CUSTODIAN_TIMEOUT seconds (default 30).\n"
@@ -501,6 +506,49 @@ cmd_audit(const opts *o)
 	die(EXIT_REFUSED, "%s: %s", o->args[1], ct_strerror(r));
 }
 
+/* Straight from pcscd: works without a daemon. */
+static int
+cmd_readers(const opts *o)
+{
+	ct_readers_snapshot s;
+	char why[256], atr[2 * CT_ATR_MAX + 1];
+	size_t i;
+
+	need_args(o, 0);
+	if (ct_readers_scan(&s, why, sizeof(why)) != CT_OK)
+		die(EXIT_REFUSED, "%s", why);
+	printf("%-40s %-5s %s\n", "READER", "CARD", "ATR");
+	for (i = 0; i < s.n; i++) {
+		ct_hex(s.readers[i].atr, s.readers[i].atr_len, atr);
+		printf("%-40s %-5s %s\n", s.readers[i].name,
+		    s.readers[i].card ? "yes" : "no",
+		    s.readers[i].card ? atr : "-");
+	}
+	return 0;
+}
+
+static int
+cmd_wait_card(const opts *o)
+{
+	char why[256], found[CT_READER_NAME_MAX], *end;
+	long secs = 30;
+	ct_err r;
+
+	need_args(o, 0);
+	if (o->timeout != NULL) {
+		errno = 0;
+		secs = strtol(o->timeout, &end, 10);
+		if (errno != 0 || *end != '\0' || end == o->timeout || secs < 0 ||
+		    secs > 86400)
+			die(EXIT_USAGE, "--timeout must be 0 to 86400 seconds");
+	}
+	r = ct_readers_wait_card(o->reader, secs * 1000, found, why, sizeof(why));
+	if (r != CT_OK)
+		die(EXIT_REFUSED, "%s", why);
+	printf("%s\n", found);
+	return 0;
+}
+
 /* ---- governance ---- */
 
 static int
@@ -690,6 +738,7 @@ static const struct {
 	{ "request", cmd_request }, { "requests", cmd_requests },
 	{ "show", cmd_show }, { "due", cmd_due }, { "approve", cmd_approve },
 	{ "deny", cmd_deny }, { "freeze", cmd_freeze },
+	{ "readers", cmd_readers }, { "wait-card", cmd_wait_card },
 };
 
 static const struct option longopts[] = {
@@ -698,6 +747,8 @@ static const struct option longopts[] = {
 	{ "key", required_argument, NULL, 'K' },
 	{ "custodian", required_argument, NULL, 'C' },
 	{ "pin-file", required_argument, NULL, 'P' },
+	{ "reader", required_argument, NULL, 'r' },
+	{ "timeout", required_argument, NULL, 't' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -738,6 +789,8 @@ main(int argc, char **argv)
 		case 'K': o.keylabel = optarg; break;
 		case 'C': o.custodian = optarg; break;
 		case 'P': o.pin_file = optarg; break;
+		case 'r': o.reader = optarg; break;
+		case 't': o.timeout = optarg; break;
 		case 'v': o.version = optarg; break;
 		case 'i': o.input = optarg; break;
 		case 'd': o.digest = optarg; break;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -802,7 +803,7 @@ parse_service(struct ctx *c, const node *map)
 
 /* Every section entry has "name" as field 0. */
 enum { TOK_NAME, TOK_MODULE, TOK_LABEL, TOK_URI, TOK_PIN_FILE, TOK_PIN_ENV,
-       TOK_N_ };
+       TOK_READER, TOK_ATR, TOK_N_ };
 static const char *const token_fields[TOK_N_] = {
 	[TOK_NAME] = "name",
 	[TOK_MODULE] = "module",
@@ -810,7 +811,44 @@ static const char *const token_fields[TOK_N_] = {
 	[TOK_URI] = "uri",
 	[TOK_PIN_FILE] = "pin_file",
 	[TOK_PIN_ENV] = "pin_env",
+	[TOK_READER] = "reader",
+	[TOK_ATR] = "atr",
 };
+
+/* reader: the exact PC/SC name (the tree refuses control characters in
+ * any scalar); atr: hex digits only, as the card sends it, and only with a
+ * reader. */
+static ct_err
+parse_reader(struct ctx *c, const node *map, const node *const v[],
+	     pol_token *t)
+{
+	const char *s;
+	ct_err r;
+
+	if (v[TOK_ATR] != NULL &&
+	    (r = require(c, map, v[TOK_READER], "reader")) != CT_OK)
+		return r;
+	if (v[TOK_READER] == NULL)
+		return CT_OK;
+	if ((r = dup_string(c, v[TOK_READER], "reader", &t->reader)) != CT_OK)
+		return r;
+	if (strlen(t->reader) > POL_READER_MAX)
+		return perr(c, CT_ERR_POLICY, v[TOK_READER]->at,
+			    "reader: longer than %d bytes", POL_READER_MAX);
+	if (v[TOK_ATR] == NULL)
+		return CT_OK;
+	if ((r = get_string(c, v[TOK_ATR], "atr", &s)) != CT_OK)
+		return r;
+	/* OpenSSL's parser alone would take "3b:88" too: digits only. */
+	if (strspn(s, "0123456789abcdefABCDEF") != strlen(s) ||
+	    strlen(s) % 2 != 0 || strlen(s) > 2 * POL_ATR_MAX ||
+	    OPENSSL_hexstr2buf_ex(t->atr, sizeof(t->atr), &t->atr_len, s,
+				  '\0') != 1)
+		return perr(c, CT_ERR_POLICY, v[TOK_ATR]->at,
+			    "atr: \"%s\" is not 1 to %d bytes in hex", s,
+			    POL_ATR_MAX);
+	return CT_OK;
+}
 
 static ct_err
 parse_token(struct ctx *c, const node *map, const node *const v[], size_t i)
@@ -844,7 +882,8 @@ parse_token(struct ctx *c, const node *map, const node *const v[], size_t i)
 				    "uri: \"%s\" does not start with "
 				    "\"pkcs11:\"", t->uri);
 	}
-	if ((r = one_of(c, map, v[TOK_PIN_FILE], v[TOK_PIN_ENV], "pin_file",
+	if ((r = parse_reader(c, map, v, t)) != CT_OK ||
+	    (r = one_of(c, map, v[TOK_PIN_FILE], v[TOK_PIN_ENV], "pin_file",
 			"pin_env")) != CT_OK)
 		return r;
 	if (v[TOK_PIN_FILE] != NULL)
@@ -1594,6 +1633,7 @@ pol_free(pol_policy *p)
 		free(p->tokens[i].uri);
 		free(p->tokens[i].pin_file);
 		free(p->tokens[i].pin_env);
+		free(p->tokens[i].reader);
 	}
 	free(p->tokens);
 	for (i = 0; i < p->n_clients; i++)

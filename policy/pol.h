@@ -19,6 +19,8 @@
 
 #define POL_NAME_MAX 64		/* names of tokens, clients and keys */
 #define POL_FILE_MAX (1u << 20) /* a policy document is at most 1 MiB */
+#define POL_READER_MAX 127	/* a PC/SC reader name (pcsc-lite's limit) */
+#define POL_ATR_MAX 33		/* bytes in a card's ATR (ISO 7816-3) */
 
 typedef enum {
 	POL_KEY_EC_P256 = 1,
@@ -59,6 +61,9 @@ typedef struct {
 	char *uri;	/* RFC 7512 PKCS#11 URI, or NULL when label is set */
 	char *pin_file; /* exactly one of pin_file and pin_env is set */
 	char *pin_env;
+	char *reader;	/* PC/SC reader the token's card sits in, or NULL */
+	uint8_t atr[POL_ATR_MAX]; /* the card's ATR when atr_len > 0 */
+	size_t atr_len;	/* 0: any card in the reader will do */
 	unsigned line;	/* where it was defined, for messages */
 } pol_token;
 

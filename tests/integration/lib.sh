@@ -63,8 +63,10 @@ init_token() { # LABEL
 
 # write_policy: the policy every test starts from (service, the token "svc",
 # the client "root"), followed by standard input: more clients, then keys.
-# PIN_SOURCE changes how the token's PIN is found.
+# PIN_SOURCE changes how the token's PIN is found; EXTRA_TOKENS (YAML lines)
+# adds tokens after "svc".
 PIN_SOURCE="pin_file: $W/pin"
+EXTRA_TOKENS=
 write_policy() {
 	{
 		cat <<P
@@ -77,7 +79,7 @@ tokens:
     module: $MODULE
     label: svc
     $PIN_SOURCE
-clients:
+${EXTRA_TOKENS}clients:
   - name: root
     uid: 0
 P

@@ -624,7 +624,71 @@ static const struct bad bad_docs[] = {
 	      KEY("aes-256"), 10, 11, "client \"c\": uid and user are exclusive" },
 	{ HDR TOK "clients:\n  - name: c\n    group: root\n    gid: 0\n"
 	      KEY("aes-256"), 10, 10, "client \"c\": gid and group are exclusive" },
+
+	/* reader binding */
+	{ HDR TOK "    atr: 3b00\n" KEY("aes-256"), 3, 5,
+	  "token \"t\": missing field \"reader\"" },
+	{ HDR TOK "    reader: \"\"\n" KEY("aes-256"), 7, 13,
+	  "reader: empty value" },
+	{ HDR TOK "    reader: [a]\n" KEY("aes-256"), 7, 13,
+	  "reader: expected a scalar, found a sequence" },
+	{ HDR TOK "    reader: \"Virtual\\tPCD\"\n" KEY("aes-256"), 7, 13,
+	  "control character in scalar" },
+	{ HDR TOK "    reader: " "a123456789a123456789a123456789a123456789"
+	      "a123456789a123456789a123456789a123456789a123456789"
+	      "a123456789a123456789a123456789abcdefgh\n" KEY("aes-256"), 7, 13,
+	  "reader: longer than 127 bytes" },
+	{ HDR TOK "    reader: r\n    atr: 3b0\n" KEY("aes-256"), 8, 10,
+	  "atr: \"3b0\" is not 1 to 33 bytes in hex" },
+	{ HDR TOK "    reader: r\n    atr: \"3b:88\"\n" KEY("aes-256"), 8, 10,
+	  "atr: \"3b:88\" is not 1 to 33 bytes in hex" },
+	{ HDR TOK "    reader: r\n    atr: 3bxx\n" KEY("aes-256"), 8, 10,
+	  "is not 1 to 33 bytes in hex" },
+	{ HDR TOK "    reader: r\n    atr: \"\"\n" KEY("aes-256"), 8, 10,
+	  "atr: empty value" },
+	{ HDR TOK "    reader: r\n    atr: "
+	      "3b000000000000000000000000000000000000000000000000000000000000000000\n"
+	      KEY("aes-256"), 8, 10, "is not 1 to 33 bytes in hex" },
+	{ HDR TOK "    reader: r\n    reader: s\n" KEY("aes-256"), 8, 5,
+	  "duplicate key \"reader\" in token" },
 };
+
+/* reader and atr: absent by default; the exact name; the ATR as bytes. */
+static void
+test_reader_binding(void **state)
+{
+	static const uint8_t atr[] = { 0x3b, 0x88, 0x80, 0x01, 0xfe };
+	static const char max_atr[] = "3B0102030405060708090a0b0c0d0e0f10"
+				      "1112131415161718191a1b1c1d1e1f20";
+	char *doc;
+	pol_policy *p = load_good(HDR TOK KEY("aes-256"));
+
+	assert_null(p->tokens[0].reader);
+	assert_int_equal(p->tokens[0].atr_len, 0);
+	pol_free(p);
+
+	p = load_good(HDR TOK "    reader: \"Virtual PCD 00 00\"\n" KEY("aes-256"));
+	assert_string_equal(p->tokens[0].reader, "Virtual PCD 00 00");
+	assert_int_equal(p->tokens[0].atr_len, 0);
+	pol_free(p);
+
+	p = load_good(HDR TOK "    reader: r\n    atr: 3b888001FE\n" KEY("aes-256"));
+	assert_string_equal(p->tokens[0].reader, "r");
+	assert_int_equal(p->tokens[0].atr_len, sizeof(atr));
+	assert_memory_equal(p->tokens[0].atr, atr, sizeof(atr));
+	pol_free(p);
+
+	/* 33 bytes, the longest ATR, and a 127-byte name fit. */
+	assert_true(asprintf(&doc, HDR TOK "    reader: %0127d\n    atr: %s\n"
+			     KEY("aes-256"), 7, max_atr) > 0);
+	p = load_good(doc);
+	assert_int_equal(strlen(p->tokens[0].reader), POL_READER_MAX);
+	assert_int_equal(p->tokens[0].atr_len, POL_ATR_MAX);
+	assert_int_equal(p->tokens[0].atr[0], 0x3b);
+	assert_int_equal(p->tokens[0].atr[32], 0x20);
+	pol_free(p);
+	free(doc);
+}
 
 static bool
 check_error(const char *what, const char *doc, size_t len, unsigned line,
@@ -915,6 +979,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_document),
 		cmocka_unit_test(test_service_fields),
+		cmocka_unit_test(test_reader_binding),
 		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_user_group_root),
 		cmocka_unit_test(test_names),
