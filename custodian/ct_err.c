@@ -31,6 +31,8 @@ static const struct {
 	[23] = { "internal_error", "stale object handle" },
 	[24] = { "bad_signature", "signature invalid" },
 	[25] = { "service_unavailable", "service unavailable" },
+	[26] = { "bad_backup", "backup file malformed, altered or not signed by the expected key" },
+	[27] = { "version_revoked", "key version revoked or destroyed" },
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == -CT_ERR_LAST_,

@@ -473,7 +473,7 @@ cmd_keygen(const opts *o)
 	free(vers);
 	if (next == 0 || ct_key_label(pk->name, next, label, sizeof(label)) != CT_OK)
 		die(EXIT_REFUSED, "no further version possible");
-	if ((r = p11_generate(s, p11_type(pk->type), label)) != CT_OK)
+	if ((r = p11_generate_key(s, p11_type(pk->type), label, pk->backup)) != CT_OK)
 		die(EXIT_REFUSED, "generating %s: %s %s", label, ct_strerror(r),
 		    p11_session_last_error(s));
 	printf("%s\n", label);
