@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "custodian/ct_err.h"
@@ -46,6 +47,18 @@ ct_err ct_secret_from_file(const char *path, char **out, size_t *outlen,
 /* Same from an environment variable, which is then wiped and unset. */
 ct_err ct_secret_from_env(const char *name, char **out, size_t *outlen,
 			  char *err, size_t errlen) CT_WUR;
+
+/* Same from the controlling terminal, echo off, after printing prompt. */
+ct_err ct_secret_from_tty(const char *prompt, char **out, size_t *outlen,
+			  char *err, size_t errlen) CT_WUR;
+
+/* fsync the directory holding path, so that its creation or rename is
+ * durable. */
+ct_err ct_sync_parent_dir(const char *path) CT_WUR;
+/* Write a whole file so that a crash leaves the old one or the new one:
+ * a temporary file beside it, fsync, rename, fsync of the directory. */
+ct_err ct_write_file_atomic(const char *path, const uint8_t *buf, size_t len,
+			    mode_t mode, char *err, size_t errlen) CT_WUR;
 
 /* Names of keys, tokens, clients: [A-Za-z0-9._-]{1,max}. */
 bool ct_valid_name(const char *s, size_t max);
