@@ -1771,7 +1771,6 @@ p11_key_id(p11_session *s, CK_OBJECT_HANDLE h, uint8_t *id, size_t *idlen)
  * worker sessions above never do, and must not re-login as the user. */
 
 struct ceremony {
-	CK_FUNCTION_LIST_PTR f;
 	char *err;
 	size_t errlen;
 };
@@ -1789,7 +1788,7 @@ static ct_err
 cer_login(struct ceremony *c, p11_token *t, CK_USER_TYPE who,
     const p11_pin *pin, CK_SESSION_HANDLE h)
 {
-	CK_RV rv = c->f->C_Login(h, who, (CK_UTF8CHAR_PTR)pin->pin, pin->len);
+	CK_RV rv = t->f->C_Login(h, who, (CK_UTF8CHAR_PTR)pin->pin, pin->len);
 
 	if (rv != CKR_OK)
 		return cer_fail(c, t->label, who == CKU_SO ? "SO login" :
@@ -1808,7 +1807,7 @@ cer_open(struct ceremony *c, p11_token *t, CK_USER_TYPE who,
 		    who == CKU_SO ? "SO" : "user");
 		return CT_ERR_BAD_REQUEST;
 	}
-	if ((rv = c->f->C_OpenSession(t->slot_id, CKF_SERIAL_SESSION |
+	if ((rv = t->f->C_OpenSession(t->slot_id, CKF_SERIAL_SESSION |
 	    CKF_RW_SESSION, NULL, NULL, h)) != CKR_OK) {
 		*h = CK_INVALID_HANDLE;
 		return cer_fail(c, t->label, "session", FN_OPEN_SESSION, rv);
@@ -1818,29 +1817,30 @@ cer_open(struct ceremony *c, p11_token *t, CK_USER_TYPE who,
 
 /* Logs out (the login belongs to the whole application) and closes. */
 static void
-cer_close(struct ceremony *c, CK_SESSION_HANDLE h)
+cer_close(p11_token *t, CK_SESSION_HANDLE h)
 {
 	if (h == CK_INVALID_HANDLE)
 		return;
-	(void)c->f->C_Logout(h);
-	(void)c->f->C_CloseSession(h);
+	(void)t->f->C_Logout(h);
+	(void)t->f->C_CloseSession(h);
 }
 
 static ct_err
-cer_find(struct ceremony *c, CK_SESSION_HANDLE h, const char *label,
+cer_find(struct ceremony *c, p11_token *t, CK_SESSION_HANDLE h,
+    const char *label,
     CK_OBJECT_HANDLE *out, CK_ULONG *n)
 {
-	CK_ATTRIBUTE t = attr(CKA_LABEL, label, strlen(label));
+	CK_ATTRIBUTE a = attr(CKA_LABEL, label, strlen(label));
 	CK_OBJECT_HANDLE found[2];
 	CK_RV rv;
 
 	*out = CK_INVALID_HANDLE;
-	if ((rv = c->f->C_FindObjectsInit(h, &t, 1)) != CKR_OK)
-		return cer_fail(c, "", "find", FN_FIND_INIT, rv);
-	rv = c->f->C_FindObjects(h, found, 2, n);
-	(void)c->f->C_FindObjectsFinal(h);
+	if ((rv = t->f->C_FindObjectsInit(h, &a, 1)) != CKR_OK)
+		return cer_fail(c, t->label, "find", FN_FIND_INIT, rv);
+	rv = t->f->C_FindObjects(h, found, 2, n);
+	(void)t->f->C_FindObjectsFinal(h);
 	if (rv != CKR_OK)
-		return cer_fail(c, "", "find", FN_FIND, rv);
+		return cer_fail(c, t->label, "find", FN_FIND, rv);
 	if (*n > 0)
 		*out = found[0];
 	return CT_OK;
@@ -1864,7 +1864,7 @@ cer_make_master(struct ceremony *c, p11_token *t, CK_SESSION_HANDLE h,
 	size_t i;
 	CK_RV rv;
 
-	if ((rv = c->f->C_GenerateRandom(h, id, sizeof(id))) != CKR_OK)
+	if ((rv = t->f->C_GenerateRandom(h, id, sizeof(id))) != CKR_OK)
 		return cer_fail(c, t->label, "random", FN_RANDOM, rv);
 	t2[n++] = attr(CKA_TOKEN, &yes, sizeof(yes));
 	t2[n++] = attr(CKA_PRIVATE, &yes, sizeof(yes));
@@ -1875,7 +1875,7 @@ cer_make_master(struct ceremony *c, p11_token *t, CK_SESSION_HANDLE h,
 	t2[n++] = attr(CKA_VALUE_LEN, &aes_len, sizeof(aes_len));
 	for (i = 0; i < NITEMS(nouse); i++)
 		t2[n++] = attr(nouse[i], &no, sizeof(no));
-	if ((rv = c->f->C_GenerateKey(h, &mech, t2, n, out)) != CKR_OK)
+	if ((rv = t->f->C_GenerateKey(h, &mech, t2, n, out)) != CKR_OK)
 		return cer_fail(c, t->label, "generating the wrapping key",
 		    FN_GEN_KEY, rv);
 	return CT_OK;
@@ -1888,7 +1888,7 @@ p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
 {
 	static const CK_ULONG rsa_bits = 3072;
 	static const CK_BYTE exponent[] = { 0x01, 0x00, 0x01 };
-	struct ceremony c = { src->f, err, errlen };
+	struct ceremony c = { err, errlen };
 	CK_MECHANISM gen = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
 	CK_RSA_PKCS_OAEP_PARAMS oaep = { CKM_SHA256, CKG_MGF1_SHA256,
 	    CKZ_DATA_SPECIFIED, NULL, 0 };
@@ -1933,12 +1933,12 @@ p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
 
 	*created = false;
 	seterr(err, errlen, "%s", "");
-	if (label_check(label) != CT_OK || src == dst || src->f != dst->f)
+	if (label_check(label) != CT_OK || src == dst)
 		return CT_ERR_BAD_REQUEST;
 	/* 1. The target's SO makes a transport key pair: session objects,
 	 * gone when the session closes. */
 	if ((r = cer_open(&c, dst, CKU_SO, dst_so, &hd)) != CT_OK ||
-	    (r = cer_find(&c, hd, label, &o, &n)) != CT_OK)
+	    (r = cer_find(&c, dst, hd, label, &o, &n)) != CT_OK)
 		goto out;
 	if (n > 0) {
 		seterr(err, errlen, "token %s already holds \"%s\"", dst->label,
@@ -1946,12 +1946,12 @@ p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
 		r = CT_ERR_EXISTS;
 		goto out;
 	}
-	if ((rv = c.f->C_GenerateKeyPair(hd, &gen, tpub, NITEMS(tpub), tpriv,
+	if ((rv = dst->f->C_GenerateKeyPair(hd, &gen, tpub, NITEMS(tpub), tpriv,
 	    NITEMS(tpriv), &dpub, &dpriv)) != CKR_OK) {
 		r = cer_fail(&c, dst->label, "transport key", FN_GEN_KEY_PAIR, rv);
 		goto out;
 	}
-	if ((rv = c.f->C_GetAttributeValue(hd, dpub, modulus, 1)) != CKR_OK) {
+	if ((rv = dst->f->C_GetAttributeValue(hd, dpub, modulus, 1)) != CKR_OK) {
 		r = cer_fail(&c, dst->label, "transport key", FN_GET_ATTR, rv);
 		goto out;
 	}
@@ -1968,17 +1968,17 @@ p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
 	    sizeof(exponent));
 	if ((r = cer_open(&c, src, CKU_SO, src_so, &hs)) != CT_OK)
 		goto out;
-	if ((rv = c.f->C_CreateObject(hs, trusted_pub, nt, &spub)) != CKR_OK) {
+	if ((rv = src->f->C_CreateObject(hs, trusted_pub, nt, &spub)) != CKR_OK) {
 		r = cer_fail(&c, src->label, "trusting the transport key",
 		    FN_CREATE, rv);
 		goto out;
 	}
-	if ((rv = c.f->C_Logout(hs)) != CKR_OK) {
+	if ((rv = src->f->C_Logout(hs)) != CKR_OK) {
 		r = cer_fail(&c, src->label, "SO logout", FN_LOGOUT, rv);
 		goto out;
 	}
 	if ((r = cer_login(&c, src, CKU_USER, src_user, hs)) != CT_OK ||
-	    (r = cer_find(&c, hs, label, &master, &n)) != CT_OK)
+	    (r = cer_find(&c, src, hs, label, &master, &n)) != CT_OK)
 		goto out;
 	if (n > 1) {
 		seterr(err, errlen, "token %s: several objects \"%s\"",
@@ -1991,17 +1991,17 @@ p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
 			goto out;
 		*created = true;
 	}
-	if ((rv = c.f->C_GetAttributeValue(hs, master, &idattr, 1)) != CKR_OK) {
+	if ((rv = src->f->C_GetAttributeValue(hs, master, &idattr, 1)) != CKR_OK) {
 		r = cer_fail(&c, src->label, "wrapping key ID", FN_GET_ATTR, rv);
 		goto out;
 	}
-	rv = c.f->C_WrapKey(hs, &om, spub, master, wrapped, &wlen);
+	rv = src->f->C_WrapKey(hs, &om, spub, master, wrapped, &wlen);
 	if (rv == CKR_ARGUMENTS_BAD || rv == CKR_MECHANISM_PARAM_INVALID) {
 		/* SoftHSM2 does OAEP with SHA-1 only (still sound for OAEP). */
 		oaep.hashAlg = CKM_SHA_1;
 		oaep.mgf = CKG_MGF1_SHA1;
 		wlen = sizeof(wrapped);
-		rv = c.f->C_WrapKey(hs, &om, spub, master, wrapped, &wlen);
+		rv = src->f->C_WrapKey(hs, &om, spub, master, wrapped, &wlen);
 	}
 	if (rv != CKR_OK) {
 		r = cer_fail(&c, src->label, "wrapping for transport", FN_WRAP,
@@ -2027,7 +2027,7 @@ p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
 	twin[nt++] = attr(CKA_ID, id, idattr.ulValueLen);
 	twin[nt++] = attr(CKA_UNWRAP_TEMPLATE, unwrap_tmpl,
 	    sizeof(unwrap_tmpl));
-	if ((rv = c.f->C_UnwrapKey(hd, &om, dpriv, wrapped, wlen, twin, nt,
+	if ((rv = dst->f->C_UnwrapKey(hd, &om, dpriv, wrapped, wlen, twin, nt,
 	    &key)) != CKR_OK) {
 		r = cer_fail(&c, dst->label, "unwrapping the wrapping key",
 		    FN_UNWRAP, rv);
@@ -2037,12 +2037,12 @@ p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
  out:
 	/* A key made here and never copied is of no use: no twin exists. */
 	if (r != CT_OK && *created) {
-		(void)c.f->C_DestroyObject(hs, master);
+		(void)src->f->C_DestroyObject(hs, master);
 		*created = false;
 	}
 	/* The transport keys are session objects: closing destroys them. */
-	cer_close(&c, hs);
-	cer_close(&c, hd);
+	cer_close(src, hs);
+	cer_close(dst, hd);
 	OPENSSL_cleanse(wrapped, sizeof(wrapped));
 	return r;
 }
