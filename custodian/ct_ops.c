@@ -346,9 +346,9 @@ gcm_soft(int enc, const uint8_t key[CEK_LEN], const uint8_t *iv,
 	return r;
 }
 
-static ct_err
-rsa_oaep_encrypt(const ct_keyref *ref, const uint8_t *in, size_t inlen,
-		 uint8_t *out, size_t *outlen)
+ct_err
+ct_rsa_oaep_encrypt(const ct_keyref *ref, const uint8_t *in, size_t inlen,
+		    uint8_t *out, size_t *outlen)
 {
 	const EVP_MD *md = ref->oaep == POL_OAEP_SHA1 ? EVP_sha1() : EVP_sha256();
 	EVP_PKEY_CTX *ctx;
@@ -398,7 +398,7 @@ seal(ct_job *job, p11_session *s, const ct_keyref *ref, const uint8_t *pt,
 			goto out;
 		}
 	} else if (RAND_priv_bytes(cek, sizeof(cek)) != 1 ||
-	    (r = rsa_oaep_encrypt(ref, cek, sizeof(cek), ek, &ek_len)) != CT_OK ||
+	    (r = ct_rsa_oaep_encrypt(ref, cek, sizeof(cek), ek, &ek_len)) != CT_OK ||
 	    (r = gcm_soft(1, cek, iv, aad, aad_len, pt, ptlen, ct, &ct_len)) != CT_OK)
 		goto out;
 	if ((r = ct_blob_build(hdr, hdr_len, aes ? NULL : ek, ek_len, iv, ct,

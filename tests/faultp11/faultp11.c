@@ -52,7 +52,14 @@
 	X(C_FindObjectsInit, 0, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t,    \
 				 CK_ULONG n), (h, t, n))                        \
 	X(C_GenerateRandom, 0, (CK_SESSION_HANDLE h, CK_BYTE_PTR b,          \
-				CK_ULONG n), (h, b, n))
+				CK_ULONG n), (h, b, n))                         \
+	X(C_UnwrapKey, 0, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,          \
+			   CK_OBJECT_HANDLE k, CK_BYTE_PTR w, CK_ULONG wn,      \
+			   CK_ATTRIBUTE_PTR t, CK_ULONG tn,                     \
+			   CK_OBJECT_HANDLE_PTR o), (h, m, k, w, wn, t, tn, o)) \
+	X(C_CreateObject, 0, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t,       \
+			      CK_ULONG tn, CK_OBJECT_HANDLE_PTR o),             \
+	  (h, t, tn, o))
 
 #define AS_ENUM(name, ends, params, args) FN_##name,
 #define AS_NAME(name, ends, params, args) #name,
