@@ -26,6 +26,14 @@
 /* digest, scheme, at least one signature byte, signature length */
 #define TRAILER_MIN (DIGEST_LEN + 1 + 1 + 2)
 
+/* Files carry these numbers (docs/backup.md): the enums must keep them. */
+_Static_assert(POL_KEY_EC_P256 == 1 && POL_KEY_EC_P384 == 2 &&
+	       POL_KEY_RSA_3072 == 3 && POL_KEY_AES_256 == 4,
+	       "key types as written in backup files");
+_Static_assert(POL_SIGN_ECDSA_SHA256 == 1 && POL_SIGN_ECDSA_SHA384 == 2 &&
+	       POL_SIGN_RSA_PSS_SHA256 == 3 && POL_SIGN_RSA_PKCS1_SHA256 == 4,
+	       "signature schemes as written in backup files");
+
 static void __attribute__((format(printf, 3, 4)))
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {
