@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +32,6 @@ _Static_assert(POL_KEY_EC_P256 == 1 && POL_KEY_EC_P384 == 2 &&
 _Static_assert(POL_SIGN_ECDSA_SHA256 == 1 && POL_SIGN_ECDSA_SHA384 == 2 &&
 	       POL_SIGN_RSA_PSS_SHA256 == 3 && POL_SIGN_RSA_PKCS1_SHA256 == 4,
 	       "signature schemes as written in backup files");
-
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 ct_vstate_name(ct_vstate st)
@@ -203,19 +190,18 @@ scheme_fits(EVP_PKEY *pk, unsigned sign)
 	}
 }
 
-static p11_key_type
-p11_type_of(pol_key_type t)
+static ct_err
+find_wrap_key(p11_session *s, CK_OBJECT_HANDLE *wk, char *err, size_t errlen)
 {
-	switch (t) {
-	case POL_KEY_EC_P256:
-		return P11_KEY_EC_P256;
-	case POL_KEY_EC_P384:
-		return P11_KEY_EC_P384;
-	case POL_KEY_RSA_3072:
-		return P11_KEY_RSA_3072;
-	default:
-		return P11_KEY_AES_256;
-	}
+	ct_err r = p11_find(s, P11_OBJ_SECRET, CT_BACKUP_WRAP_LABEL, wk);
+
+	if (r == CT_ERR_NO_SUCH_KEY)
+		snprintf(err, errlen, "the token holds no backup wrapping key "
+		    "(run custodianctl backup-init)");
+	else if (r != CT_OK)
+		snprintf(err, errlen, "finding the backup wrapping key: %s %s",
+		    ct_strerror(r), p11_session_last_error(s));
+	return r;
 }
 
 /* Create */
@@ -250,18 +236,18 @@ put_entry(struct wr *w, p11_session *s, CK_OBJECT_HANDLE wk, const ct_key *k,
 	if ((r = p11_find(s, pair ? P11_OBJ_PRIVATE : P11_OBJ_SECRET, label,
 	    &h)) != CT_OK || (r = p11_wrap(s, wk, h, wrapped, &wlen)) != CT_OK ||
 	    (r = p11_key_id(s, h, id, &idlen)) != CT_OK) {
-		seterr(err, errlen, "%s: %s %s", label, ct_strerror(r),
+		snprintf(err, errlen, "%s: %s %s", label, ct_strerror(r),
 		    p11_session_last_error(s));
 		goto out;
 	}
 	r = CT_ERR_TOKEN;
 	if (idlen == 0 || wlen == 0) {
-		seterr(err, errlen, "%s: no CKA_ID or empty wrapped key", label);
+		snprintf(err, errlen, "%s: no CKA_ID or empty wrapped key", label);
 		goto out;
 	}
 	if (pair && ((dlen = i2d_PUBKEY(kv->pub, &der)) <= 0 ||
 	    dlen > CT_BACKUP_PUB_MAX)) {
-		seterr(err, errlen, "%s: cannot encode the public key", label);
+		snprintf(err, errlen, "%s: cannot encode the public key", label);
 		r = CT_ERR_INTERNAL;
 		goto out;
 	}
@@ -298,17 +284,13 @@ ct_backup_create(p11_session *s, const pol_policy *pol, size_t token,
 	ct_err r;
 
 	*n_out = 0;
-	seterr(err, errlen, "%s", "");
+	if (errlen > 0)
+		err[0] = '\0';
 	if (signer == NULL || signer->sign == POL_SIGN_NONE ||
 	    state == NULL || token >= pol->n_tokens)
 		return CT_ERR_BAD_REQUEST;
-	if ((r = p11_find(s, P11_OBJ_SECRET, CT_BACKUP_WRAP_LABEL, &wk)) !=
-	    CT_OK) {
-		seterr(err, errlen, r == CT_ERR_NO_SUCH_KEY ? "the token holds "
-		    "no backup wrapping key (run custodianctl backup-init)" :
-		    "finding the backup wrapping key: %s", ct_strerror(r));
+	if ((r = find_wrap_key(s, &wk, err, errlen)) != CT_OK)
 		return r;
-	}
 	if (ks->n_keys > 0 && (keys = calloc(ks->n_keys, sizeof(*keys))) == NULL)
 		return CT_ERR_NOMEM;
 	for (i = 0; i < ks->n_keys; i++)
@@ -328,7 +310,7 @@ ct_backup_create(p11_session *s, const pol_policy *pol, size_t token,
 			if (st == CT_VSTATE_REVOKED || st == CT_VSTATE_DESTROYED)
 				continue;
 			if (st != CT_VSTATE_ACTIVE && st != CT_VSTATE_RETIRED) {
-				seterr(err, errlen, "%s/v%u: no state recorded",
+				snprintf(err, errlen, "%s/v%u: no state recorded",
 				    keys[i]->pol->name, keys[i]->vers[j].version);
 				r = CT_ERR_INTERNAL;
 				goto out;
@@ -358,7 +340,7 @@ ct_backup_create(p11_session *s, const pol_policy *pol, size_t token,
 		goto out;
 	if ((r = p11_sign(s, signer->key, ct_sign_mech(signer->sign), md, mdlen,
 	    sig, &siglen)) != CT_OK) {
-		seterr(err, errlen, "signing the backup: %s %s", ct_strerror(r),
+		snprintf(err, errlen, "signing the backup: %s %s", ct_strerror(r),
 		    p11_session_last_error(s));
 		goto out;
 	}
@@ -406,13 +388,13 @@ check_trailer(const uint8_t *buf, size_t len, EVP_PKEY *pub,
 	ct_err r;
 
 	if (len < HEADER_LEN + TRAILER_MIN || len > CT_BACKUP_FILE_MAX) {
-		seterr(err, errlen, "not a backup file: %zu bytes", len);
+		snprintf(err, errlen, "not a backup file: %zu bytes", len);
 		return CT_ERR_BAD_BACKUP;
 	}
 	siglen = (size_t)buf[len - 2] << 8 | buf[len - 1];
 	if (siglen == 0 || siglen > CT_BACKUP_SIG_MAX ||
 	    len - HEADER_LEN - TRAILER_MIN < siglen - 1) {
-		seterr(err, errlen, "signature length %zu out of range", siglen);
+		snprintf(err, errlen, "signature length %zu out of range", siglen);
 		return CT_ERR_BAD_BACKUP;
 	}
 	sig_off = len - 2 - siglen;
@@ -421,12 +403,12 @@ check_trailer(const uint8_t *buf, size_t len, EVP_PKEY *pub,
 	if ((r = sha256(buf, *body_len, dg)) != CT_OK)
 		return r;
 	if (CRYPTO_memcmp(dg, buf + *body_len, DIGEST_LEN) != 0) {
-		seterr(err, errlen, "digest mismatch: the file is damaged or "
+		snprintf(err, errlen, "digest mismatch: the file is damaged or "
 		    "was altered");
 		return CT_ERR_BAD_BACKUP;
 	}
 	if (!scheme_fits(pub, sign)) {
-		seterr(err, errlen, "signature scheme %u does not fit the "
+		snprintf(err, errlen, "signature scheme %u does not fit the "
 		    "verifying key", sign);
 		return CT_ERR_BAD_BACKUP;
 	}
@@ -435,7 +417,7 @@ check_trailer(const uint8_t *buf, size_t len, EVP_PKEY *pub,
 	    &ok)) != CT_OK)
 		return r;
 	if (!ok) {
-		seterr(err, errlen, "signature does not verify with the given "
+		snprintf(err, errlen, "signature does not verify with the given "
 		    "key: the file was altered or signed by another key");
 		return CT_ERR_BAD_BACKUP;
 	}
@@ -468,7 +450,7 @@ parse_entry(struct rd *rd, ct_backup_entry *e, const ct_backup_entry *prev,
 	plen = get_be(rd, 2);
 	pub = get(rd, plen);
 	if (rd->bad) {
-		seterr(err, errlen, "entry truncated");
+		snprintf(err, errlen, "entry truncated");
 		return r;
 	}
 	if (nlen == 0 || nlen > POL_NAME_MAX)
@@ -488,7 +470,7 @@ parse_entry(struct rd *rd, ct_backup_entry *e, const ct_backup_entry *prev,
 	/* Canonical: strictly ascending, so no version appears twice. */
 	if (prev != NULL && ((cmp = strcmp(prev->name, e->name)) > 0 ||
 	    (cmp == 0 && prev->version >= e->version))) {
-		seterr(err, errlen, "%s/v%u: entries out of order", e->name,
+		snprintf(err, errlen, "%s/v%u: entries out of order", e->name,
 		    e->version);
 		return r;
 	}
@@ -499,7 +481,7 @@ parse_entry(struct rd *rd, ct_backup_entry *e, const ct_backup_entry *prev,
 		    i2d_PUBKEY(e->pub, &der) != (int)plen ||
 		    memcmp(der, pub, plen) != 0) {
 			ERR_clear_error();
-			seterr(err, errlen, "%s/v%u: bad public key", e->name,
+			snprintf(err, errlen, "%s/v%u: bad public key", e->name,
 			    e->version);
 			goto out;
 		}
@@ -507,7 +489,7 @@ parse_entry(struct rd *rd, ct_backup_entry *e, const ct_backup_entry *prev,
 	r = CT_OK;
 	goto out;
  bad:
-	seterr(err, errlen, "entry %s: a field is out of range",
+	snprintf(err, errlen, "entry %s: a field is out of range",
 	    nlen > 0 && nlen <= POL_NAME_MAX ? e->name : "?");
  out:
 	OPENSSL_free(der);
@@ -526,7 +508,8 @@ ct_backup_parse(const uint8_t *buf, size_t len, EVP_PKEY *signer_pub,
 	ct_err r;
 
 	*out = NULL;
-	seterr(err, errlen, "%s", "");
+	if (errlen > 0)
+		err[0] = '\0';
 	if (signer_pub == NULL)
 		return CT_ERR_BAD_REQUEST;
 	if ((r = check_trailer(buf, len, signer_pub, &body_len, err, errlen)) !=
@@ -548,13 +531,13 @@ ct_backup_parse(const uint8_t *buf, size_t len, EVP_PKEY *signer_pub,
 	n = get_be(&rd, 4);
 	if (rd.bad || memcmp(magic, MAGIC, MAGIC_LEN) != 0 ||
 	    format != FORMAT_VERSION) {
-		seterr(err, errlen, "not a backup file of format %d",
+		snprintf(err, errlen, "not a backup file of format %d",
 		    FORMAT_VERSION);
 		goto out;
 	}
 	memcpy(b->policy_digest, digest, DIGEST_LEN);
 	if (n > CT_BACKUP_MAX_ENTRIES) {
-		seterr(err, errlen, "%zu entries: more than %d", n,
+		snprintf(err, errlen, "%zu entries: more than %d", n,
 		    CT_BACKUP_MAX_ENTRIES);
 		goto out;
 	}
@@ -569,7 +552,7 @@ ct_backup_parse(const uint8_t *buf, size_t len, EVP_PKEY *signer_pub,
 			goto out;
 	}
 	if (rd.off != rd.len) {
-		seterr(err, errlen, "bytes after the last entry");
+		snprintf(err, errlen, "bytes after the last entry");
 		r = CT_ERR_BAD_BACKUP;
 		goto out;
 	}
@@ -588,21 +571,20 @@ ct_backup_read(const char *path, EVP_PKEY *signer_pub, ct_backup **out,
 	uint8_t *buf = NULL;
 	struct stat st;
 	size_t len = 0;
-	ssize_t n;
 	int fd;
 	ct_err r = CT_ERR_IO;
 
 	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return CT_ERR_IO;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
+		snprintf(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
 	if (st.st_size > (off_t)CT_BACKUP_FILE_MAX) {
-		seterr(err, errlen, "%s: larger than %u bytes", path,
+		snprintf(err, errlen, "%s: larger than %u bytes", path,
 		    CT_BACKUP_FILE_MAX);
 		r = CT_ERR_BAD_BACKUP;
 		goto out;
@@ -612,24 +594,16 @@ ct_backup_read(const char *path, EVP_PKEY *signer_pub, ct_backup **out,
 		r = CT_ERR_NOMEM;
 		goto out;
 	}
-	while (len <= CT_BACKUP_FILE_MAX) {
-		n = read(fd, buf + len, CT_BACKUP_FILE_MAX + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if (ct_read_all(fd, buf, CT_BACKUP_FILE_MAX + 1, &len) != CT_OK) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
 	}
 	r = ct_backup_parse(buf, len, signer_pub, out, err, errlen);
-	if (r != CT_OK && err[0] != '\0') {
+	if (r != CT_OK && errlen > 0 && err[0] != '\0') {
 		char why[256];
 
 		snprintf(why, sizeof(why), "%s", err);
-		seterr(err, errlen, "%s: %s", path, why);
+		snprintf(err, errlen, "%s: %s", path, why);
 	}
  out:
 	free(buf);
@@ -663,7 +637,7 @@ restore_check(p11_session *s, const pol_policy *pol, size_t token,
 
 	if (!(flags & CT_RESTORE_ANY_POLICY) &&
 	    CRYPTO_memcmp(b->policy_digest, pol->digest, DIGEST_LEN) != 0) {
-		seterr(err, errlen, "the backup was made under another policy "
+		snprintf(err, errlen, "the backup was made under another policy "
 		    "(digest differs)");
 		return CT_ERR_POLICY;
 	}
@@ -672,14 +646,14 @@ restore_check(p11_session *s, const pol_policy *pol, size_t token,
 		pk = pol_find_key(pol, e->name);
 		if (pk == NULL || !pk->backup || pk->type != e->type ||
 		    pk->token != token) {
-			seterr(err, errlen, "%s/v%u: the policy has no backup: true "
+			snprintf(err, errlen, "%s/v%u: the policy has no backup: true "
 			    "key \"%s\" of type %s on this token", e->name,
 			    e->version, e->name, pol_key_type_name(e->type));
 			return CT_ERR_POLICY;
 		}
 		st = state(arg, e->name, e->version);
 		if (st == CT_VSTATE_REVOKED || st == CT_VSTATE_DESTROYED) {
-			seterr(err, errlen, "%s/v%u is %s: the backup would bring "
+			snprintf(err, errlen, "%s/v%u is %s: the backup would bring "
 			    "it back; refused", e->name, e->version,
 			    ct_vstate_name(st));
 			return CT_ERR_REVOKED;
@@ -705,12 +679,12 @@ restore_check(p11_session *s, const pol_policy *pol, size_t token,
 			r = p11_find(s, P11_OBJ_PUBLIC, plans[i].label, &h) ==
 			    CT_ERR_NO_SUCH_KEY ? CT_ERR_NO_SUCH_KEY : CT_ERR_EXISTS;
 		if (r == CT_ERR_EXISTS) {
-			seterr(err, errlen, "%s: the token already holds another "
+			snprintf(err, errlen, "%s: the token already holds another "
 			    "object with this label", plans[i].label);
 			return r;
 		}
 		if (r != CT_OK && r != CT_ERR_NO_SUCH_KEY) {
-			seterr(err, errlen, "%s: %s %s", plans[i].label,
+			snprintf(err, errlen, "%s: %s %s", plans[i].label,
 			    ct_strerror(r), p11_session_last_error(s));
 			return r;
 		}
@@ -764,13 +738,8 @@ ct_backup_restore(p11_session *s, const pol_policy *pol, size_t token,
 	if (n > 0 && ((plans = calloc(n, sizeof(*plans))) == NULL ||
 	    (res = calloc(n, sizeof(*res))) == NULL))
 		goto out;
-	if ((r = p11_find(s, P11_OBJ_SECRET, CT_BACKUP_WRAP_LABEL, &wk)) !=
-	    CT_OK) {
-		seterr(err, errlen, r == CT_ERR_NO_SUCH_KEY ? "the token holds "
-		    "no backup wrapping key (run custodianctl backup-init)" :
-		    "finding the backup wrapping key: %s", ct_strerror(r));
+	if ((r = find_wrap_key(s, &wk, err, errlen)) != CT_OK)
 		goto out;
-	}
 	if ((r = restore_check(s, pol, token, b, state, arg, flags, plans, err,
 	    errlen)) != CT_OK)
 		goto out;
@@ -778,7 +747,7 @@ ct_backup_restore(p11_session *s, const pol_policy *pol, size_t token,
 	 * versions.  Nothing else ever bears these labels. */
 	for (i = 0; i < n; i++)
 		if ((r = p11_destroy_label(s, plans[i].pending, &gone)) != CT_OK) {
-			seterr(err, errlen, "%s: removing leftovers: %s %s",
+			snprintf(err, errlen, "%s: removing leftovers: %s %s",
 			    plans[i].pending, ct_strerror(r),
 			    p11_session_last_error(s));
 			goto out;
@@ -787,16 +756,16 @@ ct_backup_restore(p11_session *s, const pol_policy *pol, size_t token,
 	for (i = 0; i < n; i++) {
 		e = &b->entries[i];
 		if (!plans[i].have_key && (r = p11_unwrap(s, wk,
-		    p11_type_of(e->type), plans[i].pending, e->id, e->id_len,
+		    ct_p11_key_type(e->type), plans[i].pending, e->id, e->id_len,
 		    e->wrapped, e->wrapped_len, &plans[i].key)) != CT_OK) {
-			seterr(err, errlen, "%s: unwrapping: %s %s", plans[i].label,
+			snprintf(err, errlen, "%s: unwrapping: %s %s", plans[i].label,
 			    ct_strerror(r), p11_session_last_error(s));
 			goto undo;
 		}
 		if (!plans[i].have_pub && (r = p11_store_public(s,
-		    p11_type_of(e->type), e->pub, plans[i].pending, e->id,
+		    ct_p11_key_type(e->type), e->pub, plans[i].pending, e->id,
 		    e->id_len, &plans[i].pub)) != CT_OK) {
-			seterr(err, errlen, "%s: storing the public key: %s %s",
+			snprintf(err, errlen, "%s: storing the public key: %s %s",
 			    plans[i].label, ct_strerror(r),
 			    p11_session_last_error(s));
 			goto undo;
@@ -808,7 +777,7 @@ ct_backup_restore(p11_session *s, const pol_policy *pol, size_t token,
 		    (r = p11_relabel(s, plans[i].key, plans[i].label)) != CT_OK) ||
 		    (plans[i].pub != CK_INVALID_HANDLE &&
 		    (r = p11_relabel(s, plans[i].pub, plans[i].label)) != CT_OK)) {
-			seterr(err, errlen, "%s: relabelling: %s %s",
+			snprintf(err, errlen, "%s: relabelling: %s %s",
 			    plans[i].label, ct_strerror(r),
 			    p11_session_last_error(s));
 			goto undo;
@@ -829,7 +798,7 @@ ct_backup_restore(p11_session *s, const pol_policy *pol, size_t token,
 		char why[256];
 
 		snprintf(why, sizeof(why), "%s", err);
-		seterr(err, errlen, "%s; %zu objects could not be removed (see "
+		snprintf(err, errlen, "%s; %zu objects could not be removed (see "
 		    "docs/backup.md, leftovers)", why, gone);
 	}
  out:

@@ -81,6 +81,21 @@ ct_key_versions(p11_session *s, const char *name, uint32_t **vers_out,
 	return r;
 }
 
+p11_key_type
+ct_p11_key_type(pol_key_type t)
+{
+	switch (t) {
+	case POL_KEY_EC_P256:
+		return P11_KEY_EC_P256;
+	case POL_KEY_EC_P384:
+		return P11_KEY_EC_P384;
+	case POL_KEY_RSA_3072:
+		return P11_KEY_RSA_3072;
+	default:
+		return P11_KEY_AES_256;
+	}
+}
+
 p11_sig_mech
 ct_sign_mech(pol_sign_scheme sign)
 {

@@ -70,6 +70,9 @@ void ct_keyref_clear(ct_keyref *ref);
 ct_err ct_key_versions(p11_session *s, const char *name, uint32_t **vers_out,
 		       size_t *n_out) CT_WUR;
 
+/* The token layer's name of a key type. */
+p11_key_type ct_p11_key_type(pol_key_type t);
+
 /* The token mechanism and the digest of a signature scheme. */
 p11_sig_mech ct_sign_mech(pol_sign_scheme sign);
 const EVP_MD *ct_sign_md(pol_sign_scheme sign);

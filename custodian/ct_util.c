@@ -174,12 +174,30 @@ secret_copy(const char *src, size_t len, char **out, size_t *outlen)
 }
 
 ct_err
+ct_read_all(int fd, void *buf, size_t cap, size_t *len)
+{
+	ssize_t n;
+
+	for (*len = 0; *len < cap; *len += (size_t)n) {
+		if ((n = read(fd, (uint8_t *)buf + *len, cap - *len)) == -1 &&
+		    errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n == -1)
+			return CT_ERR_IO;
+		if (n == 0)
+			break;
+	}
+	return CT_OK;
+}
+
+ct_err
 ct_secret_from_file(const char *path, char **out, size_t *outlen, char *err,
 		    size_t errlen)
 {
 	char buf[CT_SECRET_FILE_MAX + 1];
 	struct stat st;
-	ssize_t n;
 	size_t len = 0;
 	int fd = -1;
 	ct_err r = CT_ERR_IO;
@@ -200,17 +218,9 @@ ct_secret_from_file(const char *path, char **out, size_t *outlen, char *err,
 		r = CT_ERR_POLICY;
 		goto out;
 	}
-	while (len < sizeof(buf)) {
-		n = read(fd, buf + len, sizeof(buf) - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if (ct_read_all(fd, buf, sizeof(buf), &len) != CT_OK) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
 	}
 	if (len > CT_SECRET_FILE_MAX) {
 		snprintf(err, errlen, "%s: longer than %d bytes", path,

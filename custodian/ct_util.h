@@ -38,6 +38,10 @@ void ct_free_secret(void *p, size_t len);
  * start, before any json_* call. */
 void ct_json_use_wiping_alloc(void);
 
+/* Read from fd until end of file or cap bytes; *len counts them.
+ * CT_ERR_IO with errno set on a read error. */
+ct_err ct_read_all(int fd, void *buf, size_t cap, size_t *len) CT_WUR;
+
 /* Read a secret (a PIN) from a file: regular file, not a symlink, not
  * readable or writable by others, at most CT_SECRET_FILE_MAX bytes; one
  * trailing newline is dropped.  *out is in OpenSSL's secure heap,

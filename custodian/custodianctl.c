@@ -443,21 +443,6 @@ cmd_status(const opts *o)
 	return print_json(call(new_request("status", NULL, NULL)));
 }
 
-static p11_key_type
-p11_type(pol_key_type t)
-{
-	switch (t) {
-	case POL_KEY_EC_P256:
-		return P11_KEY_EC_P256;
-	case POL_KEY_EC_P384:
-		return P11_KEY_EC_P384;
-	case POL_KEY_RSA_3072:
-		return P11_KEY_RSA_3072;
-	default:
-		return P11_KEY_AES_256;
-	}
-}
-
 /* Offline: generate the next version directly on the token.  A running
  * daemon picks it up on SIGHUP. */
 static int
@@ -489,7 +474,8 @@ cmd_keygen(const opts *o)
 	free(vers);
 	if (next == 0 || ct_key_label(pk->name, next, label, sizeof(label)) != CT_OK)
 		die(EXIT_REFUSED, "no further version possible");
-	if ((r = p11_generate_key(s, p11_type(pk->type), label, pk->backup)) != CT_OK)
+	if ((r = p11_generate_key(s, ct_p11_key_type(pk->type), label,
+	    pk->backup)) != CT_OK)
 		die(EXIT_REFUSED, "generating %s: %s %s", label, ct_strerror(r),
 		    p11_session_last_error(s));
 	printf("%s\n", label);

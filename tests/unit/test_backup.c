@@ -30,12 +30,7 @@
 
 #include "custodian/ct_backup.h"
 #include "custodian/ct_keys.h"
-
-#define MODULE	"/usr/lib/softhsm/libsofthsm2.so"
-#define PIN	"1234"
-#define SO_PIN	"5678"
-
-extern char **environ;
+#include "softhsm.h"
 
 static const char policy_doc[] =
 	"version: 1\n"
@@ -68,42 +63,6 @@ struct fixture {
 };
 
 /* Helpers */
-
-static int
-spawn_quiet(char *const argv[])
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int st, rc;
-
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		return -1;
-	rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
-	    0) || posix_spawn_file_actions_adddup2(&fa, 1, 2) ||
-	    posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0 || waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-static int
-init_token(const char *label)
-{
-	char *argv[] = {
-		"/usr/bin/softhsm2-util", "--init-token", "--free",
-		"--label", (char *)label, "--pin", PIN, "--so-pin", SO_PIN,
-		NULL,
-	};
-
-	return spawn_quiet(argv);
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static ct_vstate
 all_active(void *arg, const char *key, uint32_t version)
@@ -153,40 +112,6 @@ find(p11_session *s, p11_obj_class cls, const char *label)
 
 	assert_int_equal(p11_find(s, cls, label, &h), CT_OK);
 	return h;
-}
-
-static CK_SESSION_HANDLE
-raw_session(struct fixture *fx, const char *label)
-{
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO info;
-	CK_SESSION_HANDLE h;
-	char padded[32];
-
-	memset(padded, ' ', sizeof(padded));
-	memcpy(padded, label, strlen(label));
-	assert_int_equal(fx->f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-	for (i = 0; i < n; i++) {
-		assert_int_equal(fx->f->C_GetTokenInfo(slots[i], &info), CKR_OK);
-		if (memcmp(info.label, padded, sizeof(padded)) == 0)
-			break;
-	}
-	assert_true(i < n);
-	assert_int_equal(fx->f->C_OpenSession(slots[i], CKF_SERIAL_SESSION |
-	    CKF_RW_SESSION, NULL, NULL, &h), CKR_OK);
-	return h;
-}
-
-static int
-raw_bool(struct fixture *fx, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
-    CK_ATTRIBUTE_TYPE type)
-{
-	CK_BBOOL v = CK_FALSE;
-	CK_ATTRIBUTE a = { type, &v, sizeof(v) };
-
-	assert_int_equal(fx->f->C_GetAttributeValue(h, obj, &a, 1), CKR_OK);
-	return v == CK_TRUE;
 }
 
 static CK_RV
@@ -264,7 +189,7 @@ group_teardown(void **state)
 	p11_token_free(fx->spare);
 	if (fx->dl != NULL)
 		dlclose(fx->dl);
-	return nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return softhsm_store_remove(fx->dir);
 }
 
 static int
@@ -287,27 +212,16 @@ group_setup(void **state)
 		P11_KEY_RSA_3072, P11_KEY_EC_P256,
 	};
 	p11_pin pin = { PIN, 4 }, so = { SO_PIN, 4 };
-	CK_C_GetFunctionList get;
 	const ct_keyver *kv;
-	char conf[128], err[512] = "";
+	char err[512] = "";
 	size_t i, n;
-	FILE *fp;
 
 	*state = &fx;
 	snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_backup.XXXXXX");
-	if (mkdtemp(fx.dir) == NULL)
-		return -1;
+	if (softhsm_store(fx.dir) != 0)
+		goto fail;
 	snprintf(fx.file, sizeof(fx.file), "%s/backup.ctb", fx.dir);
-	snprintf(conf, sizeof(conf), "%s/tokens", fx.dir);
-	if (mkdir(conf, 0700) != 0)
-		goto fail;
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", fx.dir);
-	if ((fp = fopen(conf, "w")) == NULL)
-		goto fail;
-	fprintf(fp, "directories.tokendir = %s/tokens\n"
-	    "objectstore.backend = file\nlog.level = ERROR\n", fx.dir);
-	if (fclose(fp) != 0 || setenv("SOFTHSM2_CONF", conf, 1) != 0 ||
-	    init_token("svc") != 0 || init_token("bak") != 0 ||
+	if (init_token("svc") != 0 || init_token("bak") != 0 ||
 	    init_token("new") != 0 || init_token("spare") != 0)
 		goto fail;
 	if (open_token("svc", &fx.svc, err) != 0 ||
@@ -343,10 +257,7 @@ group_setup(void **state)
 	if (ct_backup_create(fx.s, fx.pol, 0, fx.ks, all_active, NULL, &fx.signer,
 	    fx.file, &n, err, sizeof(err)) != CT_OK || n != 4)
 		goto fail;
-	if ((fx.dl = dlopen(MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		goto fail;
-	get = (CK_C_GetFunctionList)dlsym(fx.dl, "C_GetFunctionList");
-	if (get == NULL || get(&fx.f) != CKR_OK)
+	if (raw_functions(&fx.dl, &fx.f) != 0)
 		goto fail;
 	return 0;
  fail:
@@ -363,19 +274,19 @@ test_ceremony(void **state)
 {
 	struct fixture *fx = *state;
 	p11_pin pin = { PIN, 4 }, so = { SO_PIN, 4 }, bad = { "0000", 4 };
-	CK_SESSION_HANDLE h = raw_session(fx, "svc");
+	CK_SESSION_HANDLE h = raw_session(fx->f, "svc");
 	CK_OBJECT_HANDLE twin = find(fx->s, P11_OBJ_SECRET, CT_BACKUP_WRAP_LABEL);
 	char err[512];
 	bool created;
 
 	assert_true(fx->created_first);
 	assert_false(fx->created_second);
-	assert_true(raw_bool(fx, h, twin, CKA_TRUSTED));
-	assert_true(raw_bool(fx, h, twin, CKA_SENSITIVE));
-	assert_false(raw_bool(fx, h, twin, CKA_EXTRACTABLE));
+	assert_true(raw_bool(fx->f, h, twin, CKA_TRUSTED));
+	assert_true(raw_bool(fx->f, h, twin, CKA_SENSITIVE));
+	assert_false(raw_bool(fx->f, h, twin, CKA_EXTRACTABLE));
 	assert_int_equal(raw_value(fx, h, twin), CKR_ATTRIBUTE_SENSITIVE);
 	/* The twin unwraps only private, sensitive, backup-capable keys. */
-	assert_true(raw_bool(fx, h, twin, CKA_UNWRAP));
+	assert_true(raw_bool(fx->f, h, twin, CKA_UNWRAP));
 	fx->f->C_CloseSession(h);
 
 	/* A wrong SO PIN: refused, nothing made on either token. */
@@ -401,7 +312,7 @@ test_backup_capable_key(void **state)
 	CK_OBJECT_HANDLE plain = find(fx->s, P11_OBJ_PRIVATE, "id/v1");
 	CK_OBJECT_HANDLE twin = find(fx->s, P11_OBJ_SECRET, CT_BACKUP_WRAP_LABEL);
 	CK_OBJECT_HANDLE untrusted;
-	CK_SESSION_HANDLE h = raw_session(fx, "svc");
+	CK_SESSION_HANDLE h = raw_session(fx->f, "svc");
 	const pol_key *pk = pol_find_key(fx->pol, "signer");
 	pol_key as_plain = *pk;
 	p11_key_attrs a;
@@ -483,7 +394,7 @@ test_restore_round_trip(void **state)
 	assert_true(a.sensitive && a.extractable && a.wrap_with_trusted &&
 	    !a.local);
 	assert_true(ct_key_attrs_ok(pol_find_key(fx->pol, "vault"), &a));
-	raw = raw_session(fx, "new");
+	raw = raw_session(fx->f, "new");
 	assert_int_equal(raw_value(fx, raw, h), CKR_ATTRIBUTE_SENSITIVE);
 	fx->f->C_CloseSession(raw);
 
