@@ -62,7 +62,7 @@ put(struct wr *w, const void *v, size_t n)
 	uint8_t *p;
 	size_t cap;
 
-	if (w->failed)
+	if (w->failed || n == 0)	/* memcpy from NULL is undefined */
 		return;
 	if (n > CT_BACKUP_FILE_MAX - w->len) {
 		w->failed = true;
