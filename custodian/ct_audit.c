@@ -147,34 +147,6 @@ write_full(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Makes the creation of `path` itself durable. */
-static ct_err
-sync_parent_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = NULL;
-	int fd = -1;
-	ct_err r = CT_ERR_IO;
-
-	if (slash == NULL)
-		dir = strdup(".");
-	else
-		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
-	if (dir == NULL) {
-		r = CT_ERR_NOMEM;
-		goto out;
-	}
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(fd) != 0)
-		goto out;
-	r = CT_OK;
- out:
-	if (fd != -1)
-		close(fd);
-	free(dir);
-	return r;
-}
-
 /*
  * Reads the last line of a non-empty log of `size` bytes to continue its
  * chain.  Only the tail is read: the line, its newline and the newline
@@ -248,7 +220,7 @@ ct_audit_open(const char *path, ct_audit **out)
 		r = CT_ERR_BUSY;
 		goto out;
 	}
-	if (created && (r = sync_parent_dir(path)) != CT_OK)
+	if (created && (r = ct_sync_parent_dir(path)) != CT_OK)
 		goto out;
 	if (st.st_size > 0 &&
 	    (r = read_last_line(path, st.st_size, &a->seq, a->hash)) != CT_OK)

@@ -43,7 +43,8 @@ typedef enum {
 	CT_ERR_REQUEST_CLOSED = -30,	/* request_closed */
 	CT_ERR_APPROVAL = -31,		/* approval_refused */
 	CT_ERR_TOKEN_ABSENT = -32,	/* token_absent */
-	CT_ERR_LAST_ = -33
+	CT_ERR_BAD_BACKUP = -33,	/* bad_backup */
+	CT_ERR_LAST_ = -34
 } ct_err;
 
 /* Stable wire code, e.g. "not_authorized".  Never NULL. */

@@ -5,21 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-p11_key_type
-ct_key_p11_type(pol_key_type t)
-{
-	switch (t) {
-	case POL_KEY_EC_P256:
-		return P11_KEY_EC_P256;
-	case POL_KEY_EC_P384:
-		return P11_KEY_EC_P384;
-	case POL_KEY_RSA_3072:
-		return P11_KEY_RSA_3072;
-	case POL_KEY_AES_256:
-		break;
-	}
-	return P11_KEY_AES_256;
-}
+#include <openssl/err.h>
+#include <openssl/rsa.h>
 
 ct_err
 ct_key_label(const char *name, uint32_t version, char *buf, size_t buflen)
@@ -94,6 +81,83 @@ ct_key_versions(p11_session *s, const char *name, uint32_t **vers_out,
 	return r;
 }
 
+p11_key_type
+ct_p11_key_type(pol_key_type t)
+{
+	switch (t) {
+	case POL_KEY_EC_P256:
+		return P11_KEY_EC_P256;
+	case POL_KEY_EC_P384:
+		return P11_KEY_EC_P384;
+	case POL_KEY_RSA_3072:
+		return P11_KEY_RSA_3072;
+	default:
+		return P11_KEY_AES_256;
+	}
+}
+
+p11_sig_mech
+ct_sign_mech(pol_sign_scheme sign)
+{
+	switch (sign) {
+	case POL_SIGN_RSA_PSS_SHA256:
+		return P11_SIG_RSA_PSS_SHA256;
+	case POL_SIGN_RSA_PKCS1_SHA256:
+		return P11_SIG_RSA_PKCS1_SHA256;
+	default:
+		return P11_SIG_ECDSA;
+	}
+}
+
+const EVP_MD *
+ct_sign_md(pol_sign_scheme sign)
+{
+	return sign == POL_SIGN_ECDSA_SHA384 ? EVP_sha384() : EVP_sha256();
+}
+
+ct_err
+ct_verify_digest(EVP_PKEY *pub, pol_sign_scheme sign, const uint8_t *md,
+		 size_t mdlen, const uint8_t *sig, size_t siglen, bool *ok)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	bool rsa = sign == POL_SIGN_RSA_PSS_SHA256 ||
+	    sign == POL_SIGN_RSA_PKCS1_SHA256;
+	ct_err r = CT_ERR_INTERNAL;
+
+	*ok = false;
+	if ((ctx = EVP_PKEY_CTX_new(pub, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) != 1)
+		goto out;
+	if (rsa && (EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, sign == POL_SIGN_RSA_PSS_SHA256 ?
+	    RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) != 1))
+		goto out;
+	if (sign == POL_SIGN_RSA_PSS_SHA256 &&
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1)
+		goto out;
+	*ok = EVP_PKEY_verify(ctx, sig, siglen, md, mdlen) == 1;
+	r = CT_OK;
+ out:
+	ERR_clear_error();
+	EVP_PKEY_CTX_free(ctx);
+	return r;
+}
+
+bool
+ct_key_attrs_ok(const pol_key *pk, const p11_key_attrs *a)
+{
+	/* A restored version was unwrapped: the token calls it neither local
+	 * nor always sensitive.  One that is local but was once not sensitive
+	 * may have been read. */
+	if (pk->backup)
+		return a->sensitive && a->extractable && a->wrap_with_trusted &&
+		    (a->always_sensitive || !a->local);
+	/* Serve only keys that never left the token: an object someone
+	 * imported or made extractable under our label is not ours. */
+	return a->sensitive && !a->extractable && a->always_sensitive &&
+	    a->never_extractable;
+}
+
 static ct_err
 load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
 	 size_t errlen)
@@ -131,12 +195,11 @@ load_key(const pol_key *pk, p11_session *s, ct_key *k, char *err,
 			    ct_strerror(r), p11_session_last_error(s));
 			goto out;
 		}
-		/* Serve only keys that never left the token: an object someone
-		 * imported or made extractable under our label is not ours. */
-		if (!attrs.sensitive || attrs.extractable ||
-		    !attrs.always_sensitive || !attrs.never_extractable) {
-			snprintf(err, errlen, "key %s: %s on the token is extractable "
-			    "or was not always sensitive: refused", pk->name, label);
+		if (!ct_key_attrs_ok(pk, &attrs)) {
+			snprintf(err, errlen, "key %s: %s on the token %s: refused",
+			    pk->name, label, pk->backup ? "is not backup-capable "
+			    "(sensitive, extractable only under a trusted key)" :
+			    "is extractable or was not always sensitive");
 			r = CT_ERR_POLICY;
 			goto out;
 		}

@@ -4,9 +4,9 @@
  * and public key for pairs, secret key for AES).  The store is built once
  * per policy (at start and on reload) by scanning the tokens, and caches
  * object handles and public keys, so that a request costs no C_FindObjects.
- * The current version is the highest one.  A version whose key object is
- * extractable, or was ever not sensitive, is refused: the store fails to
- * load rather than serve a key that may exist outside the token.  Only the main thread reads or
+ * The current version is the highest one.  A version whose attributes do
+ * not pass ct_key_attrs_ok() is refused: the store fails to load rather
+ * than serve a key that may exist outside the token.  Only the main thread reads or
  * changes a store; jobs carry copies (ct_keyref).
  */
 #ifndef CT_KEYS_H
@@ -55,6 +55,7 @@ typedef struct {
 	pol_key_type type;
 	pol_sign_scheme sign;
 	pol_oaep_hash oaep;
+	bool backup;	/* generated extractable under a trusted key only */
 	CK_OBJECT_HANDLE handle;
 	EVP_PKEY *pub;
 } ct_keyref;
@@ -79,8 +80,23 @@ void ct_keyref_clear(ct_keyref *ref);
 ct_err ct_key_versions(p11_session *s, const char *name, uint32_t **vers_out,
 		       size_t *n_out) CT_WUR;
 
-/* The token layer's name for a policy key type. */
-p11_key_type ct_key_p11_type(pol_key_type t);
+/* The token layer's name of a key type. */
+p11_key_type ct_p11_key_type(pol_key_type t);
+
+/* The token mechanism and the digest of a signature scheme. */
+p11_sig_mech ct_sign_mech(pol_sign_scheme sign);
+const EVP_MD *ct_sign_md(pol_sign_scheme sign);
+/* Check a signature over a digest made with ct_sign_md(sign); *ok tells
+ * whether it is valid (a bad signature is an answer, not an error). */
+ct_err ct_verify_digest(EVP_PKEY *pub, pol_sign_scheme sign, const uint8_t *md,
+			size_t mdlen, const uint8_t *sig, size_t siglen,
+			bool *ok) CT_WUR;
+
+/* The one check of a version's security attributes.  A key without
+ * `backup: true` must be sensitive and never extractable; a key with it
+ * must be sensitive and extractable only under a trusted wrapping key
+ * (docs/policy.md). */
+bool ct_key_attrs_ok(const pol_key *pk, const p11_key_attrs *a);
 
 /* "<name>/v<version>" into buf (P11_LABEL_MAX). */
 ct_err ct_key_label(const char *name, uint32_t version, char *buf,

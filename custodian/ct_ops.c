@@ -103,6 +103,7 @@ ct_ops_set_work(const pol_policy *pol, const ct_gov_work *w, ct_job *job)
 	snprintf(ref->name, sizeof(ref->name), "%s", pk->name);
 	ref->version = w->version;
 	ref->type = pk->type;
+	ref->backup = pk->backup;
 	job->token = pk->token;
 	job->cmd = cmd_find(w->destroy ? CT_OP_DESTROY_ : CT_OP_KEYGEN_);
 	job->work = *w;
@@ -241,8 +242,7 @@ scheme_name(const ct_keyref *ref)
 static ct_err
 message_digest(ct_job *job, uint8_t *md, size_t *mdlen)
 {
-	const EVP_MD *h = job->key.sign == POL_SIGN_ECDSA_SHA384 ? EVP_sha384() :
-	    EVP_sha256();
+	const EVP_MD *h = ct_sign_md(job->key.sign);
 	size_t want = (size_t)EVP_MD_get_size(h);
 	unsigned int n = 0;
 
@@ -316,23 +316,13 @@ op_sign(ct_job *job, p11_session *s)
 {
 	uint8_t md[EVP_MAX_MD_SIZE], sig[CT_SIG_MAX];
 	size_t mdlen, siglen = sizeof(sig);
-	p11_sig_mech mech;
 	json_t *res;
 	ct_err r;
 
 	if ((r = message_digest(job, md, &mdlen)) != CT_OK)
 		return r;
-	switch (job->key.sign) {
-	case POL_SIGN_RSA_PSS_SHA256:
-		mech = P11_SIG_RSA_PSS_SHA256;
-		break;
-	case POL_SIGN_RSA_PKCS1_SHA256:
-		mech = P11_SIG_RSA_PKCS1_SHA256;
-		break;
-	default:
-		mech = P11_SIG_ECDSA;
-	}
-	r = p11_sign(s, job->key.handle, mech, md, mdlen, sig, &siglen);
+	r = p11_sign(s, job->key.handle, ct_sign_mech(job->key.sign), md, mdlen,
+	    sig, &siglen);
 	if (r != CT_OK)
 		return token_fail(job, s, r);
 	res = key_result(&job->key);
@@ -349,34 +339,18 @@ op_verify(ct_job *job, p11_session *s)
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	size_t mdlen;
-	EVP_PKEY_CTX *ctx = NULL;
-	int ok = 0, rsa = job->key.type == POL_KEY_RSA_3072;
+	bool ok;
 	json_t *res;
 	ct_err r;
 
-	if ((r = message_digest(job, md, &mdlen)) != CT_OK)
+	if ((r = message_digest(job, md, &mdlen)) != CT_OK ||
+	    (r = ct_verify_digest(job->key.pub, job->key.sign, md, mdlen,
+	    job->req.sig, job->req.sig_len, &ok)) != CT_OK)
 		return r;
-	r = CT_ERR_INTERNAL;
-	if ((ctx = EVP_PKEY_CTX_new(job->key.pub, NULL)) == NULL ||
-	    EVP_PKEY_verify_init(ctx) != 1)
-		goto out;
-	if (rsa && (EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_padding(ctx,
-	    job->key.sign == POL_SIGN_RSA_PSS_SHA256 ? RSA_PKCS1_PSS_PADDING :
-	    RSA_PKCS1_PADDING) != 1))
-		goto out;
-	if (job->key.sign == POL_SIGN_RSA_PSS_SHA256 &&
-	    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1)
-		goto out;
-	ok = EVP_PKEY_verify(ctx, job->req.sig, job->req.sig_len, md, mdlen) == 1;
-	ERR_clear_error(); /* a bad signature is an answer, not an error */
 	res = key_result(&job->key);
 	r = res == NULL || json_object_set_new(res, "valid", json_boolean(ok)) ?
 	    CT_ERR_NOMEM : CT_OK;
-	r = set_result(job, res, r);
- out:
-	EVP_PKEY_CTX_free(ctx);
-	return r;
+	return set_result(job, res, r);
 }
 
 static ct_err
@@ -441,9 +415,9 @@ gcm_soft(int enc, const uint8_t key[CEK_LEN], const uint8_t *iv,
 	return r;
 }
 
-static ct_err
-rsa_oaep_encrypt(const ct_keyref *ref, const uint8_t *in, size_t inlen,
-		 uint8_t *out, size_t *outlen)
+ct_err
+ct_rsa_oaep_encrypt(const ct_keyref *ref, const uint8_t *in, size_t inlen,
+		    uint8_t *out, size_t *outlen)
 {
 	const EVP_MD *md = ref->oaep == POL_OAEP_SHA1 ? EVP_sha1() : EVP_sha256();
 	EVP_PKEY_CTX *ctx;
@@ -493,7 +467,7 @@ seal(ct_job *job, p11_session *s, const ct_keyref *ref, const uint8_t *pt,
 			goto out;
 		}
 	} else if (RAND_priv_bytes(cek, sizeof(cek)) != 1 ||
-	    (r = rsa_oaep_encrypt(ref, cek, sizeof(cek), ek, &ek_len)) != CT_OK ||
+	    (r = ct_rsa_oaep_encrypt(ref, cek, sizeof(cek), ek, &ek_len)) != CT_OK ||
 	    (r = gcm_soft(1, cek, iv, aad, aad_len, pt, ptlen, ct, &ct_len)) != CT_OK)
 		goto out;
 	if ((r = ct_blob_build(hdr, hdr_len, aes ? NULL : ek, ek_len, iv, ct,
@@ -694,11 +668,15 @@ ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
 static ct_err
 op_keygen(ct_job *job, p11_session *s)
 {
-	return p11_generate(s, ct_key_p11_type(job->key.type), job->key.label);
+	return p11_generate_key(s, ct_p11_key_type(job->key.type), job->key.label,
+	    job->key.backup);
 }
 
 static ct_err
 op_destroy(ct_job *job, p11_session *s)
 {
-	return p11_destroy(s, job->key.label);
+	size_t n;
+	ct_err r = p11_destroy_label(s, job->key.label, &n);
+
+	return r == CT_OK && n == 0 ? CT_ERR_NO_SUCH_KEY : r;
 }

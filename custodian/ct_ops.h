@@ -79,6 +79,11 @@ ct_err ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks,
  * job->err, job->msg and job->result. */
 void ct_ops_run(ct_job *job, p11_session *s);
 
+/* RSA-OAEP encryption with ref's public key and OAEP hash, in process.
+ * *outlen is the buffer size on entry. */
+ct_err ct_rsa_oaep_encrypt(const ct_keyref *ref, const uint8_t *in,
+			   size_t inlen, uint8_t *out, size_t *outlen) CT_WUR;
+
 /* The list_keys result for this peer (new reference). */
 json_t *ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
 			 const ct_peer *peer);

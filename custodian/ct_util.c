@@ -174,12 +174,30 @@ secret_copy(const char *src, size_t len, char **out, size_t *outlen)
 }
 
 ct_err
+ct_read_all(int fd, void *buf, size_t cap, size_t *len)
+{
+	ssize_t n;
+
+	for (*len = 0; *len < cap; *len += (size_t)n) {
+		if ((n = read(fd, (uint8_t *)buf + *len, cap - *len)) == -1 &&
+		    errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n == -1)
+			return CT_ERR_IO;
+		if (n == 0)
+			break;
+	}
+	return CT_OK;
+}
+
+ct_err
 ct_secret_from_file(const char *path, char **out, size_t *outlen, char *err,
 		    size_t errlen)
 {
 	char buf[CT_SECRET_FILE_MAX + 1];
 	struct stat st;
-	ssize_t n;
 	size_t len = 0;
 	int fd = -1;
 	ct_err r = CT_ERR_IO;
@@ -200,17 +218,9 @@ ct_secret_from_file(const char *path, char **out, size_t *outlen, char *err,
 		r = CT_ERR_POLICY;
 		goto out;
 	}
-	while (len < sizeof(buf)) {
-		n = read(fd, buf + len, sizeof(buf) - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if (ct_read_all(fd, buf, sizeof(buf), &len) != CT_OK) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
 	}
 	if (len > CT_SECRET_FILE_MAX) {
 		snprintf(err, errlen, "%s: longer than %d bytes", path,
@@ -227,6 +237,139 @@ ct_secret_from_file(const char *path, char **out, size_t *outlen, char *err,
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (fd != -1)
 		close(fd);
+	return r;
+}
+
+ct_err
+ct_sync_parent_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	int fd = -1;
+	ct_err r = CT_ERR_IO;
+
+	if (slash == NULL)
+		dir = strdup(".");
+	else
+		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	if (dir == NULL) {
+		r = CT_ERR_NOMEM;
+		goto out;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(fd) != 0)
+		goto out;
+	r = CT_OK;
+ out:
+	if (fd != -1)
+		close(fd);
+	free(dir);
+	return r;
+}
+
+ct_err
+ct_write_file_atomic(const char *path, const uint8_t *buf, size_t len,
+		     mode_t mode, char *err, size_t errlen)
+{
+	char *tmp = NULL;
+	size_t off = 0;
+	ssize_t n;
+	int fd = -1;
+	ct_err r = CT_ERR_NOMEM;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) == -1) {
+		tmp = NULL;
+		goto out;
+	}
+	r = CT_ERR_IO;
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	if (fchmod(fd, mode) == -1)
+		goto fail;
+	while (off < len) {
+		if ((n = write(fd, buf + off, len - off)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1 || close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail;
+	free(tmp);
+	tmp = NULL;
+	if ((r = ct_sync_parent_dir(path)) != CT_OK)
+		snprintf(err, errlen, "%s: syncing its directory: %s", path,
+		    strerror(errno));
+	goto out;
+ fail:
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+ out:
+	if (fd != -1)
+		close(fd);
+	if (tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+ct_err
+ct_secret_from_tty(const char *prompt, char **out, size_t *outlen, char *err,
+		   size_t errlen)
+{
+	char buf[CT_SECRET_FILE_MAX + 2];
+	struct termios old, quiet;
+	size_t len;
+	FILE *tty;
+	bool restore = false;
+	ct_err r = CT_ERR_IO;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((tty = fopen("/dev/tty", "r+e")) == NULL) {
+		snprintf(err, errlen, "no terminal to ask for %s: %s", prompt,
+		    strerror(errno));
+		return CT_ERR_IO;
+	}
+	/* An unbuffered stream keeps the secret out of stdio's buffer. */
+	setvbuf(tty, NULL, _IONBF, 0);
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+		quiet.c_lflag |= ICANON;
+		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+	}
+	if (!restore) {
+		snprintf(err, errlen, "cannot turn off echo on the terminal");
+		goto out;
+	}
+	fprintf(tty, "%s: ", prompt);
+	if (fgets(buf, sizeof(buf), tty) == NULL) {
+		snprintf(err, errlen, "%s: no input", prompt);
+		goto out;
+	}
+	fputc('\n', tty);
+	len = strcspn(buf, "\r\n");
+	if (len > CT_SECRET_FILE_MAX || len == 0) {
+		snprintf(err, errlen, "%s: empty or longer than %d bytes",
+		    prompt, CT_SECRET_FILE_MAX);
+		r = CT_ERR_POLICY;
+		goto out;
+	}
+	r = secret_copy(buf, len, out, outlen);
+ out:
+	if (restore)
+		(void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	fclose(tty);
 	return r;
 }
 
@@ -252,54 +395,6 @@ ct_secret_from_env(const char *name, char **out, size_t *outlen, char *err,
 	/* The environment block stays mapped for the process's life. */
 	OPENSSL_cleanse(v, len);
 	unsetenv(name);
-	return r;
-}
-
-ct_err
-ct_secret_from_tty(const char *prompt, char **out, size_t *outlen, char *err,
-		   size_t errlen)
-{
-	char buf[CT_SECRET_FILE_MAX + 2];
-	struct termios old, quiet;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-	ct_err r;
-
-	*out = NULL;
-	*outlen = 0;
-	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "no terminal to ask for the PIN: give a PIN file");
-		return CT_ERR_IO;
-	}
-	if (tcgetattr(fd, &old) == -1) {
-		close(fd);
-		snprintf(err, errlen, "terminal: %s", strerror(errno));
-		return CT_ERR_IO;
-	}
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-	quiet.c_lflag |= ICANON;
-	if (write(fd, prompt, strlen(prompt)) < 0 ||
-	    tcsetattr(fd, TCSAFLUSH, &quiet) == -1) {
-		close(fd);
-		snprintf(err, errlen, "terminal: %s", strerror(errno));
-		return CT_ERR_IO;
-	}
-	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, 1)) == 1 &&
-	    buf[len] != '\n')
-		len++;
-	(void)tcsetattr(fd, TCSAFLUSH, &old);
-	/* The user's Enter was not echoed; a lost newline costs nothing. */
-	bool echoed = write(fd, "\n", 1) == 1;
-	(void)echoed;
-	close(fd);
-	if (len > CT_SECRET_FILE_MAX) {
-		snprintf(err, errlen, "PIN longer than %d bytes", CT_SECRET_FILE_MAX);
-		r = CT_ERR_POLICY;
-	} else
-		r = secret_copy(buf, len, out, outlen);
-	OPENSSL_cleanse(buf, sizeof(buf));
 	return r;
 }
 

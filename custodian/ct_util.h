@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "custodian/ct_err.h"
@@ -37,6 +38,10 @@ void ct_free_secret(void *p, size_t len);
  * start, before any json_* call. */
 void ct_json_use_wiping_alloc(void);
 
+/* Read from fd until end of file or cap bytes; *len counts them.
+ * CT_ERR_IO with errno set on a read error. */
+ct_err ct_read_all(int fd, void *buf, size_t cap, size_t *len) CT_WUR;
+
 /* Read a secret (a PIN) from a file: regular file, not a symlink, not
  * readable or writable by others, at most CT_SECRET_FILE_MAX bytes; one
  * trailing newline is dropped.  *out is in OpenSSL's secure heap,
@@ -47,9 +52,17 @@ ct_err ct_secret_from_file(const char *path, char **out, size_t *outlen,
 ct_err ct_secret_from_env(const char *name, char **out, size_t *outlen,
 			  char *err, size_t errlen) CT_WUR;
 
-/* Same from the terminal (/dev/tty), echo off, after printing prompt. */
+/* Same from the controlling terminal, echo off, after printing prompt. */
 ct_err ct_secret_from_tty(const char *prompt, char **out, size_t *outlen,
 			  char *err, size_t errlen) CT_WUR;
+
+/* fsync the directory holding path, so that its creation or rename is
+ * durable. */
+ct_err ct_sync_parent_dir(const char *path) CT_WUR;
+/* Write a whole file so that a crash leaves the old one or the new one:
+ * a temporary file beside it, fsync, rename, fsync of the directory. */
+ct_err ct_write_file_atomic(const char *path, const uint8_t *buf, size_t len,
+			    mode_t mode, char *err, size_t errlen) CT_WUR;
 
 /* Names of keys, tokens, clients: [A-Za-z0-9._-]{1,max}. */
 bool ct_valid_name(const char *s, size_t max);

@@ -17,10 +17,13 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 
 #include "custodian/ct_audit.h"
+#include "custodian/ct_backup.h"
 #include "custodian/ct_blob.h"
 #include "custodian/ct_keys.h"
+#include "custodian/ct_ops.h"
 #include "custodian/ct_proto.h"
 #include "custodian/ct_readers.h"
 #include "custodian/ct_stmt.h"
@@ -53,6 +56,10 @@ typedef struct {
 	const char *pin_file;  /* --pin-file FILE, else the terminal */
 	const char *reader;    /* --reader NAME (wait-card) */
 	const char *timeout;   /* --timeout SECONDS (wait-card) */
+	/* Backup tools: --module is --pkcs11-module, --token a policy token. */
+	const char *from, *to, *scratch;
+	const char *from_pin, *from_so_pin, *to_so_pin;
+	const char *verify_key, *sign_key, *output;
 	char **args;
 	int n_args;
 } opts;
@@ -80,6 +87,15 @@ usage(void)
 	    "  readers                                       list readers, cards and ATRs (pcscd)\n"
 	    "  wait-card [--reader NAME] [--timeout SECONDS] exit 0 once a card is present\n"
 	    "  audit verify FILE                             check the audit log's hash chain\n"
+	    "  backup-init -p POLICY --from LABEL --to LABEL [--module M]\n"
+	    "      [--from-pin-file F] [--from-so-pin-file F] [--to-so-pin-file F]\n"
+	    "                                                copy the backup wrapping key to a token\n"
+	    "  backup -p POLICY --sign-key KEY -o FILE       write a backup (offline)\n"
+	    "  restore -p POLICY --verify-key PEM [--token NAME] FILE\n"
+	    "                                                restore a backup onto the token (offline)\n"
+	    "  dr-drill FILE -p POLICY --scratch-token LABEL --verify-key PEM [--pin-file F]\n"
+	    "                                                restore, test and remove on a scratch token\n"
+	    "PINs of the backup tools come from the files named, else a no-echo prompt.\n"
 	    "The socket is -s, else $CUSTODIAN_SOCKET, else " DEFAULT_SOCKET ".\n"
 	    "A reply is awaited $CUSTODIAN_TIMEOUT seconds (default 30).\n"
 	    "Messages and plaintexts are read from -i FILE or standard input.\n");
@@ -476,7 +492,8 @@ cmd_keygen(const opts *o)
 	free(vers);
 	if (next == 0 || ct_key_label(pk->name, next, label, sizeof(label)) != CT_OK)
 		die(EXIT_REFUSED, "no further version possible");
-	if ((r = p11_generate(s, ct_key_p11_type(pk->type), label)) != CT_OK)
+	if ((r = p11_generate_key(s, ct_p11_key_type(pk->type), label,
+	    pk->backup)) != CT_OK)
 		die(EXIT_REFUSED, "generating %s: %s %s", label, ct_strerror(r),
 		    p11_session_last_error(s));
 	printf("%s\n", label);
@@ -504,6 +521,367 @@ cmd_audit(const opts *o)
 		die(EXIT_REFUSED, "%s:%llu: %s", o->args[1],
 		    (unsigned long long)rep.bad_line, rep.reason);
 	die(EXIT_REFUSED, "%s: %s", o->args[1], ct_strerror(r));
+}
+
+/* Backup tools.  Offline: they talk to the tokens directly. */
+
+static pol_policy *
+load_policy(const opts *o)
+{
+	char err[512];
+	pol_policy *pol = NULL;
+
+	if (o->policy == NULL)
+		usage();
+	if (pol_load_file(o->policy, &pol, err, sizeof(err)) != CT_OK)
+		die(EXIT_REFUSED, "%s", err);
+	return pol;
+}
+
+/* The policy token named by --token, else the first. */
+static size_t
+policy_token(const opts *o, const pol_policy *pol)
+{
+	const pol_token *pt;
+
+	if (o->token == NULL)
+		return 0;
+	if ((pt = pol_find_token(pol, o->token)) == NULL)
+		die(EXIT_USAGE, "no token \"%s\" in %s", o->token, o->policy);
+	return (size_t)(pt - pol->tokens);
+}
+
+/* A PIN from a file, else from the terminal with echo off; never argv. */
+static p11_pin
+get_pin(const char *file, const char *prompt)
+{
+	char err[512], *pin = NULL;
+	size_t len = 0;
+	ct_err r;
+
+	r = file != NULL ? ct_secret_from_file(file, &pin, &len, err, sizeof(err)) :
+	    ct_secret_from_tty(prompt, &pin, &len, err, sizeof(err));
+	if (r != CT_OK)
+		die(EXIT_REFUSED, "%s", err);
+	return (p11_pin){ pin, len };
+}
+
+static void
+free_pin(p11_pin *p)
+{
+	if (p->pin != NULL)
+		OPENSSL_secure_clear_free((void *)p->pin, p->len + 1);
+	p->pin = NULL;
+}
+
+static p11_token *
+open_token(const char *module, const char *label)
+{
+	p11_token_spec spec = { module, label, NULL };
+	p11_token *t = NULL;
+	char err[512];
+
+	if (p11_token_open(&spec, &t, err, sizeof(err)) != CT_OK)
+		die(EXIT_REFUSED, "%s", err);
+	return t;
+}
+
+static EVP_PKEY *
+read_public_key(const char *path)
+{
+	EVP_PKEY *pk;
+	FILE *f;
+
+	if (path == NULL)
+		usage();
+	if ((f = fopen(path, "r")) == NULL)
+		die(EXIT_USAGE, "%s: %s", path, strerror(errno));
+	pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+	fclose(f);
+	if (pk == NULL)
+		die(EXIT_USAGE, "%s: not a PEM public key", path);
+	return pk;
+}
+
+/* Offline there are no records of version states: the backup calls every
+ * version active, a restore knows none (so refuses none). */
+static ct_backup_vstate
+offline_state(void *arg, const char *key, uint32_t version)
+{
+	return *(const ct_backup_vstate *)arg;
+}
+
+static int
+cmd_backup_init(const opts *o)
+{
+	char err[512];
+	pol_policy *pol;
+	p11_token *src, *dst;
+	p11_pin user, so, to_so;
+	bool created;
+	ct_err r;
+
+	need_args(o, 0);
+	if (o->from == NULL || o->to == NULL)
+		usage();
+	pol = load_policy(o);
+	src = open_token(o->module ? o->module : pol->tokens[0].module, o->from);
+	dst = open_token(o->module ? o->module : pol->tokens[0].module, o->to);
+	user = get_pin(o->from_pin, "user PIN of the backup token");
+	so = get_pin(o->from_so_pin, "SO PIN of the backup token");
+	to_so = get_pin(o->to_so_pin, "SO PIN of the target token");
+	r = p11_wrapkey_transport(src, &user, &so, dst, &to_so,
+	    CT_BACKUP_WRAP_LABEL, &created, err, sizeof(err));
+	free_pin(&user);
+	free_pin(&so);
+	free_pin(&to_so);
+	if (r != CT_OK)
+		die(EXIT_REFUSED, "backup-init: %s (%s)", err, ct_strerror(r));
+	printf("%s the wrapping key \"%s\" on %s; its trusted twin is on %s\n",
+	    created ? "created" : "used", CT_BACKUP_WRAP_LABEL, o->from, o->to);
+	p11_token_free(dst);
+	p11_token_free(src);
+	pol_free(pol);
+	return 0;
+}
+
+/* Every token of the policy, logged in, and the key store on them. */
+static void
+connect_all(const pol_policy *pol, p11_token **toks, p11_session **sess,
+    ct_keystore **ks)
+{
+	char err[512];
+	size_t i;
+	ct_err r;
+
+	for (i = 0; i < pol->n_tokens; i++) {
+		if (ct_token_connect(&pol->tokens[i], &toks[i], err,
+		    sizeof(err)) != CT_OK)
+			die(EXIT_REFUSED, "%s", err);
+		if ((r = p11_session_open(toks[i], &sess[i])) != CT_OK)
+			die(EXIT_REFUSED, "session: %s", ct_strerror(r));
+	}
+	if (ks != NULL && ct_keys_load(pol, sess, ks, err, sizeof(err)) != CT_OK)
+		die(EXIT_REFUSED, "%s", err);
+}
+
+static void
+disconnect_all(const pol_policy *pol, p11_token **toks, p11_session **sess)
+{
+	size_t i;
+
+	for (i = 0; i < pol->n_tokens; i++) {
+		p11_session_free(sess[i]);
+		p11_token_free(toks[i]);
+	}
+	free(sess);
+	free(toks);
+}
+
+static int
+cmd_backup(const opts *o)
+{
+	char err[512];
+	pol_policy *pol;
+	const pol_key *pk;
+	const ct_keyver *kv;
+	p11_token **toks;
+	p11_session **sess;
+	ct_keystore *ks = NULL;
+	ct_backup_signer signer;
+	ct_backup_vstate active = CT_VSTATE_ACTIVE;
+	size_t n;
+
+	need_args(o, 0);
+	if (o->sign_key == NULL || o->output == NULL)
+		usage();
+	pol = load_policy(o);
+	if ((pk = pol_find_key(pol, o->sign_key)) == NULL ||
+	    pk->sign == POL_SIGN_NONE)
+		die(EXIT_USAGE, "no signing key \"%s\" in %s", o->sign_key,
+		    o->policy);
+	if ((toks = calloc(pol->n_tokens, sizeof(*toks))) == NULL ||
+	    (sess = calloc(pol->n_tokens, sizeof(*sess))) == NULL)
+		die(EXIT_REFUSED, "out of memory");
+	connect_all(pol, toks, sess, &ks);
+	if ((kv = ct_key_version(ct_keys_find(ks, pk->name), 0)) == NULL)
+		die(EXIT_REFUSED, "key %s has no version on the token", pk->name);
+	signer.key = kv->handle;
+	signer.sign = pk->sign;
+	if (ct_backup_create(sess[pk->token], pol, pk->token, ks, offline_state,
+	    &active, &signer, o->output, &n, err, sizeof(err)) != CT_OK)
+		die(EXIT_REFUSED, "backup: %s", err);
+	printf("%s: %zu versions, signed by %s/v%u\n", o->output, n, pk->name,
+	    kv->version);
+	ct_keys_free(ks);
+	disconnect_all(pol, toks, sess);
+	pol_free(pol);
+	return 0;
+}
+
+static void
+print_restored(const ct_restored *res, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		printf("%s/v%u %s%s\n", res[i].name, res[i].version,
+		    ct_backup_vstate_name(res[i].state),
+		    res[i].existed ? " (already on the token)" : "");
+}
+
+static int
+cmd_restore(const opts *o)
+{
+	char err[512];
+	pol_policy *pol;
+	p11_token **toks;
+	p11_session **sess;
+	EVP_PKEY *pub;
+	ct_restored *res = NULL;
+	ct_backup_vstate unknown = CT_VSTATE_UNKNOWN;
+	size_t n, t;
+	ct_err r;
+
+	need_args(o, 1);
+	pol = load_policy(o);
+	t = policy_token(o, pol);
+	pub = read_public_key(o->verify_key);
+	if ((toks = calloc(pol->n_tokens, sizeof(*toks))) == NULL ||
+	    (sess = calloc(pol->n_tokens, sizeof(*sess))) == NULL)
+		die(EXIT_REFUSED, "out of memory");
+	connect_all(pol, toks, sess, NULL);
+	r = ct_backup_restore(sess[t], pol, t, o->args[0], pub, offline_state,
+	    &unknown, 0, &res, &n, err, sizeof(err));
+	if (r != CT_OK)
+		die(EXIT_REFUSED, "restore: %s: %s", ct_err_code(r), err);
+	print_restored(res, n);
+	free(res);
+	EVP_PKEY_free(pub);
+	disconnect_all(pol, toks, sess);
+	pol_free(pol);
+	return 0;
+}
+
+/* Use a restored version as the service would: sign and verify with the
+ * public key from the file; encrypt and decrypt a test value. */
+static bool
+drill_version(p11_session *s, const pol_key *pk, const ct_backup_entry *e)
+{
+	static const uint8_t test[32] = "custodian dr-drill test value..";
+	uint8_t md[EVP_MAX_MD_SIZE], sig[CT_SIG_MAX], iv[12];
+	uint8_t ct[512], back[512];
+	size_t siglen = sizeof(sig), ctlen = sizeof(ct), backlen = sizeof(back);
+	unsigned int mdlen = 0;
+	const char *sign = "-", *round = "-";
+	ct_keyref ref = { .version = e->version, .type = e->type,
+	    .sign = pk->sign, .oaep = pk->oaep, .pub = e->pub };
+	bool ok = false, good = true;
+	ct_err r;
+
+	snprintf(ref.name, sizeof(ref.name), "%s", e->name);
+	if (ct_key_label(e->name, e->version, ref.label, sizeof(ref.label)) != CT_OK ||
+	    p11_find(s, e->type == POL_KEY_AES_256 ? P11_OBJ_SECRET :
+	    P11_OBJ_PRIVATE, ref.label, &ref.handle) != CT_OK) {
+		printf("  %s: not found on the scratch token: FAILED\n", ref.label);
+		return false;
+	}
+	if (pk->sign != POL_SIGN_NONE) {
+		ok = EVP_Digest(ref.label, strlen(ref.label), md, &mdlen,
+		    ct_sign_md(pk->sign), NULL) == 1 &&
+		    p11_sign(s, ref.handle, ct_sign_mech(pk->sign), md, mdlen, sig,
+		    &siglen) == CT_OK &&
+		    ct_verify_digest(e->pub, pk->sign, md, mdlen, sig, siglen,
+		    &ok) == CT_OK && ok;
+		sign = ok ? "ok" : "FAILED";
+		good = ok;
+	}
+	if (e->type == POL_KEY_AES_256) {
+		ok = p11_random(s, iv, sizeof(iv)) == CT_OK &&
+		    p11_aes_gcm_encrypt(s, ref.handle, iv, NULL, 0, test,
+		    sizeof(test), ct, &ctlen) == CT_OK &&
+		    p11_aes_gcm_decrypt(s, ref.handle, iv, NULL, 0, ct, ctlen, back,
+		    &backlen) == CT_OK;
+		round = ok && backlen == sizeof(test) &&
+		    memcmp(back, test, sizeof(test)) == 0 ? "ok" : "FAILED";
+	} else if (e->type == POL_KEY_RSA_3072) {
+		r = ct_rsa_oaep_encrypt(&ref, test, sizeof(test), ct, &ctlen);
+		if (r == CT_OK)
+			r = p11_rsa_oaep_decrypt(s, ref.handle, pk->oaep ==
+			    POL_OAEP_SHA1 ? P11_HASH_SHA1 : P11_HASH_SHA256, ct,
+			    ctlen, back, &backlen);
+		round = r == CT_ERR_UNSUPPORTED ? "skipped (token lacks this OAEP)" :
+		    r == CT_OK && backlen == sizeof(test) &&
+		    memcmp(back, test, sizeof(test)) == 0 ? "ok" : "FAILED";
+	}
+	good = good && strcmp(round, "FAILED") != 0;
+	printf("  %-32s %-8s sign %-6s round trip %s\n", ref.label,
+	    ct_backup_vstate_name(e->state), sign, round);
+	OPENSSL_cleanse(back, sizeof(back));
+	return good;
+}
+
+static int
+cmd_dr_drill(const opts *o)
+{
+	char err[512], label[P11_LABEL_MAX];
+	pol_policy *pol;
+	ct_backup *b = NULL;
+	p11_token *tok;
+	p11_session *s = NULL;
+	p11_pin pin;
+	EVP_PKEY *pub;
+	ct_restored *res = NULL;
+	ct_backup_vstate unknown = CT_VSTATE_UNKNOWN;
+	size_t i, n = 0, good = 0, gone, removed = 0;
+	size_t t;
+	ct_err r;
+
+	need_args(o, 1);
+	if (o->scratch == NULL)
+		usage();
+	pol = load_policy(o);
+	t = policy_token(o, pol);
+	pub = read_public_key(o->verify_key);
+	if ((r = ct_backup_read(o->args[0], pub, &b, err, sizeof(err))) != CT_OK)
+		die(EXIT_REFUSED, "dr-drill: %s: %s", ct_err_code(r), err);
+	printf("backup %s: digest and signature good, %zu versions, policy %s\n",
+	    o->args[0], b->n_entries, memcmp(b->policy_digest, pol->digest,
+	    sizeof(pol->digest)) == 0 ? "as now" : "differs from the current one");
+	tok = open_token(o->module ? o->module : pol->tokens[t].module, o->scratch);
+	pin = get_pin(o->pin_file, "user PIN of the scratch token");
+	r = p11_token_login(tok, pin.pin, pin.len);
+	free_pin(&pin);
+	if (r != CT_OK || (r = p11_session_open(tok, &s)) != CT_OK)
+		die(EXIT_REFUSED, "scratch token %s: %s", o->scratch, ct_strerror(r));
+	r = ct_backup_restore(s, pol, t, o->args[0], pub, offline_state, &unknown,
+	    CT_RESTORE_ANY_POLICY, &res, &n, err, sizeof(err));
+	if (r != CT_OK)
+		die(EXIT_REFUSED, "dr-drill: restore: %s: %s", ct_err_code(r), err);
+	printf("restored %zu versions onto %s\n", n, o->scratch);
+	for (i = 0; i < n; i++)
+		if (drill_version(s, pol_find_key(pol, b->entries[i].name),
+		    &b->entries[i]))
+			good++;
+	/* The scratch copies go whatever the result. */
+	for (i = 0; i < n; i++) {
+		if (ct_key_label(res[i].name, res[i].version, label,
+		    sizeof(label)) != CT_OK ||
+		    p11_destroy_label(s, label, &gone) != CT_OK)
+			die(EXIT_REFUSED, "removing %s from the scratch token: %s",
+			    label, p11_session_last_error(s));
+		removed += gone;
+	}
+	printf("drill %s: %zu of %zu versions usable; %zu objects removed from "
+	    "%s\n", good == n ? "passed" : "FAILED", good, n, removed,
+	    o->scratch);
+	free(res);
+	ct_backup_free(b);
+	EVP_PKEY_free(pub);
+	p11_session_free(s);
+	p11_token_free(tok);
+	pol_free(pol);
+	return good == n ? 0 : EXIT_REFUSED;
 }
 
 /* Straight from pcscd: works without a daemon. */
@@ -739,10 +1117,26 @@ static const struct {
 	{ "show", cmd_show }, { "due", cmd_due }, { "approve", cmd_approve },
 	{ "deny", cmd_deny }, { "freeze", cmd_freeze },
 	{ "readers", cmd_readers }, { "wait-card", cmd_wait_card },
+	{ "backup-init", cmd_backup_init }, { "backup", cmd_backup },
+	{ "restore", cmd_restore }, { "dr-drill", cmd_dr_drill },
+};
+
+enum {
+	OPT_FROM = 256, OPT_TO, OPT_SCRATCH, OPT_FROM_PIN, OPT_FROM_SO_PIN,
+	OPT_TO_SO_PIN, OPT_VERIFY_KEY, OPT_SIGN_KEY,
 };
 
 static const struct option longopts[] = {
 	{ "pkcs11-module", required_argument, NULL, 'M' },
+	{ "module", required_argument, NULL, 'M' },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "scratch-token", required_argument, NULL, OPT_SCRATCH },
+	{ "from-pin-file", required_argument, NULL, OPT_FROM_PIN },
+	{ "from-so-pin-file", required_argument, NULL, OPT_FROM_SO_PIN },
+	{ "to-so-pin-file", required_argument, NULL, OPT_TO_SO_PIN },
+	{ "verify-key", required_argument, NULL, OPT_VERIFY_KEY },
+	{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
 	{ "token", required_argument, NULL, 'T' },
 	{ "key", required_argument, NULL, 'K' },
 	{ "custodian", required_argument, NULL, 'C' },
@@ -782,8 +1176,17 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* 0: GNU getopt re-initialises (the first scan used "+") */
-	while ((ch = getopt_long(argc, argv, "v:i:d:c:p:b", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "v:i:d:c:p:bo:", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'o': o.output = optarg; break;
+		case OPT_FROM: o.from = optarg; break;
+		case OPT_TO: o.to = optarg; break;
+		case OPT_SCRATCH: o.scratch = optarg; break;
+		case OPT_FROM_PIN: o.from_pin = optarg; break;
+		case OPT_FROM_SO_PIN: o.from_so_pin = optarg; break;
+		case OPT_TO_SO_PIN: o.to_so_pin = optarg; break;
+		case OPT_VERIFY_KEY: o.verify_key = optarg; break;
+		case OPT_SIGN_KEY: o.sign_key = optarg; break;
 		case 'M': o.module = optarg; break;
 		case 'T': o.token = optarg; break;
 		case 'K': o.keylabel = optarg; break;

@@ -29,6 +29,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <p11-kit/uri.h>
 
@@ -80,7 +81,8 @@ struct p11_token {
 enum p11_fn {
 	FN_OPEN_SESSION, FN_LOGIN, FN_FIND_INIT, FN_FIND, FN_GET_ATTR,
 	FN_RANDOM, FN_GEN_KEY, FN_GEN_KEY_PAIR, FN_SIGN_INIT, FN_SIGN,
-	FN_ENCRYPT_INIT, FN_ENCRYPT, FN_DECRYPT_INIT, FN_DECRYPT, FN_DESTROY,
+	FN_ENCRYPT_INIT, FN_ENCRYPT, FN_DECRYPT_INIT, FN_DECRYPT,
+	FN_WRAP, FN_UNWRAP, FN_CREATE, FN_DESTROY, FN_SET_ATTR, FN_LOGOUT,
 };
 
 static const char *const fn_names[] = {
@@ -98,7 +100,12 @@ static const char *const fn_names[] = {
 	[FN_ENCRYPT] = "C_Encrypt",
 	[FN_DECRYPT_INIT] = "C_DecryptInit",
 	[FN_DECRYPT] = "C_Decrypt",
+	[FN_WRAP] = "C_WrapKey",
+	[FN_UNWRAP] = "C_UnwrapKey",
+	[FN_CREATE] = "C_CreateObject",
 	[FN_DESTROY] = "C_DestroyObject",
+	[FN_SET_ATTR] = "C_SetAttributeValue",
+	[FN_LOGOUT] = "C_Logout",
 };
 
 struct p11_session {
@@ -279,6 +286,9 @@ map_rv(enum p11_fn fn, CK_RV rv)
 		    fn == FN_DECRYPT_INIT ? CT_ERR_UNSUPPORTED : CT_ERR_TOKEN;
 	case CKR_DATA_LEN_RANGE:
 		return CT_ERR_BAD_REQUEST;
+	case CKR_WRAPPED_KEY_INVALID:
+	case CKR_WRAPPED_KEY_LEN_RANGE:
+		return CT_ERR_DECRYPT;
 	case CKR_BUFFER_TOO_SMALL:
 		return CT_ERR_INTERNAL;	/* the caller's buffer */
 	default:
@@ -763,42 +773,10 @@ p11_find(p11_session *s, p11_obj_class cls, const char *label,
 	return CT_OK;
 }
 
-/* Every object with the label: both halves of a pair, or a secret key. */
-static ct_err
-op_destroy(p11_session *s, void *arg)
-{
-	const char *label = arg;
-	CK_OBJECT_HANDLE h[2];
-	CK_ULONG n, i;
-	CK_RV rv;
-	unsigned rounds, found = 0;
-	ct_err r;
-
-	for (rounds = 0; rounds < 8; rounds++) {
-		if ((r = find_label(s, NULL, label, h, &n)) != CT_OK)
-			return r;
-		if (n == 0)
-			return found > 0 ? CT_OK : CT_ERR_NO_SUCH_KEY;
-		for (i = 0; i < n; i++, found++)
-			if ((rv = s->t->f->C_DestroyObject(s->h, h[i])) != CKR_OK)
-				return fail(s, FN_DESTROY, rv);
-	}
-	return CT_ERR_TOKEN; /* objects keep appearing under this label */
-}
-
-ct_err
-p11_destroy(p11_session *s, const char *label)
-{
-	ct_err r;
-
-	if ((r = label_check(label)) != CT_OK)
-		return r;
-	return run(s, op_destroy, (void *)label);
-}
-
 struct gen_args {
 	p11_key_type type;
 	const char *label;
+	bool backup;
 };
 
 /* Usages a new key gets.  The others are set false explicitly: tokens
@@ -833,24 +811,37 @@ add_uses(CK_ATTRIBUTE *a, CK_ULONG *n, p11_key_type type,
 		    sizeof(yes));
 }
 
+/* CKA_EXTRACTABLE and, for a backup-capable key, CKA_WRAP_WITH_TRUSTED:
+ * then the token wraps it only under a key its SO marked CKA_TRUSTED.
+ * Returns the number of attributes written (at most 2). */
+static CK_ULONG
+extract_attrs(CK_ATTRIBUTE *a, bool backup)
+{
+	a[0] = attr(CKA_EXTRACTABLE, backup ? &yes : &no, sizeof(yes));
+	if (!backup)
+		return 1;
+	a[1] = attr(CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes));
+	return 2;
+}
+
+static const CK_ATTRIBUTE_TYPE priv_uses[] = {
+	CKA_SIGN, CKA_SIGN_RECOVER, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE,
+}, pub_uses[] = {
+	CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_ENCRYPT, CKA_WRAP, CKA_DERIVE,
+}, secret_uses[] = {
+	CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP, CKA_SIGN, CKA_VERIFY,
+	CKA_DERIVE,
+};
+
 static ct_err
 op_generate(p11_session *s, void *arg)
 {
-	static const CK_ATTRIBUTE_TYPE priv_uses[] = {
-		CKA_SIGN, CKA_SIGN_RECOVER, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE,
-	}, pub_uses[] = {
-		CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_ENCRYPT, CKA_WRAP,
-		CKA_DERIVE,
-	}, secret_uses[] = {
-		CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP, CKA_SIGN,
-		CKA_VERIFY, CKA_DERIVE,
-	};
 	static const CK_BYTE exponent[] = { 0x01, 0x00, 0x01 };
 	static const CK_ULONG rsa_bits = 3072, aes_len = 32;
 	const struct gen_args *g = arg;
 	CK_FUNCTION_LIST_PTR f = s->t->f;
 	CK_MECHANISM mech = { 0, NULL, 0 };
-	CK_ATTRIBUTE priv[16], pub[12];	/* private or secret; public */
+	CK_ATTRIBUTE priv[18], pub[12];	/* private or secret; public */
 	CK_ULONG npriv = 0, npub = 0, n;
 	CK_OBJECT_HANDLE h[2], hpub;
 	CK_BYTE id[16];
@@ -868,7 +859,7 @@ op_generate(p11_session *s, void *arg)
 	priv[npriv++] = attr(CKA_TOKEN, &yes, sizeof(yes));
 	priv[npriv++] = attr(CKA_PRIVATE, &yes, sizeof(yes));
 	priv[npriv++] = attr(CKA_SENSITIVE, &yes, sizeof(yes));
-	priv[npriv++] = attr(CKA_EXTRACTABLE, &no, sizeof(no));
+	npriv += extract_attrs(priv + npriv, g->backup);
 	priv[npriv++] = attr(CKA_LABEL, g->label, strlen(g->label));
 	priv[npriv++] = attr(CKA_ID, id, sizeof(id));
 	if (g->type == P11_KEY_AES_256) {
@@ -907,7 +898,14 @@ op_generate(p11_session *s, void *arg)
 ct_err
 p11_generate(p11_session *s, p11_key_type type, const char *label)
 {
-	struct gen_args g = { type, label };
+	return p11_generate_key(s, type, label, false);
+}
+
+ct_err
+p11_generate_key(p11_session *s, p11_key_type type, const char *label,
+    bool backup)
+{
+	struct gen_args g = { type, label, backup };
 	ct_err r;
 
 	if (type < P11_KEY_EC_P256 || type > P11_KEY_AES_256)
@@ -1423,18 +1421,19 @@ static ct_err
 op_key_attrs(p11_session *s, void *arg)
 {
 	struct attrs_args *a = arg;
-	CK_BBOOL v[5] = { 0 };
+	CK_BBOOL v[6] = { 0 };
 	CK_ATTRIBUTE tmpl[] = {
 		attr(CKA_SENSITIVE, &v[0], sizeof(v[0])),
 		attr(CKA_EXTRACTABLE, &v[1], sizeof(v[1])),
 		attr(CKA_ALWAYS_SENSITIVE, &v[2], sizeof(v[2])),
 		attr(CKA_NEVER_EXTRACTABLE, &v[3], sizeof(v[3])),
 		attr(CKA_LOCAL, &v[4], sizeof(v[4])),
+		attr(CKA_WRAP_WITH_TRUSTED, &v[5], sizeof(v[5])),
 	};
 	int *dst[] = {
 		&a->out->sensitive, &a->out->extractable,
 		&a->out->always_sensitive, &a->out->never_extractable,
-		&a->out->local,
+		&a->out->local, &a->out->wrap_with_trusted,
 	};
 	size_t i;
 	CK_RV rv;
@@ -1455,4 +1454,595 @@ p11_get_key_attrs(p11_session *s, CK_OBJECT_HANDLE key, p11_key_attrs *out)
 	struct attrs_args a = { key, out };
 
 	return run(s, op_key_attrs, &a);
+}
+
+/* Backup: wrapping under the trusted key, restoring, the ceremony */
+
+static CK_KEY_TYPE
+ck_key_type(p11_key_type type)
+{
+	return type == P11_KEY_AES_256 ? CKK_AES :
+	    type == P11_KEY_RSA_3072 ? CKK_RSA : CKK_EC;
+}
+
+struct wrap_args {
+	CK_OBJECT_HANDLE wrapping, key;
+	uint8_t *out;
+	size_t outlen;		/* room on entry, length on return */
+};
+
+static ct_err
+op_wrap(p11_session *s, void *arg)
+{
+	struct wrap_args *w = arg;
+	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_ULONG len = w->outlen;
+	CK_RV rv;
+
+	rv = s->t->f->C_WrapKey(s->h, &mech, w->wrapping, w->key, w->out,
+	    &len);
+	if (rv != CKR_OK)
+		return fail(s, FN_WRAP, rv);
+	w->outlen = len;
+	return CT_OK;
+}
+
+ct_err
+p11_wrap(p11_session *s, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
+    uint8_t *out, size_t *outlen)
+{
+	struct wrap_args w = { wrapping, key, out, *outlen };
+	ct_err r;
+
+	if (out == NULL)
+		return CT_ERR_BAD_REQUEST;	/* NULL is a size query */
+	if ((r = run(s, op_wrap, &w)) != CT_OK)
+		return r;
+	*outlen = w.outlen;
+	return CT_OK;
+}
+
+struct unwrap_args {
+	CK_OBJECT_HANDLE unwrapping;
+	p11_key_type type;
+	const char *label;
+	const uint8_t *id, *in;
+	size_t idlen, inlen;
+	CK_OBJECT_HANDLE h;
+};
+
+static ct_err
+op_unwrap(p11_session *s, void *arg)
+{
+	struct unwrap_args *u = arg;
+	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_CLASS cls = u->type == P11_KEY_AES_256 ? CKO_SECRET_KEY :
+	    CKO_PRIVATE_KEY;
+	CK_KEY_TYPE kt = ck_key_type(u->type);
+	CK_ATTRIBUTE t[20];
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	t[n++] = attr(CKA_CLASS, &cls, sizeof(cls));
+	t[n++] = attr(CKA_KEY_TYPE, &kt, sizeof(kt));
+	t[n++] = attr(CKA_TOKEN, &yes, sizeof(yes));
+	t[n++] = attr(CKA_PRIVATE, &yes, sizeof(yes));
+	t[n++] = attr(CKA_SENSITIVE, &yes, sizeof(yes));
+	n += extract_attrs(t + n, true);
+	t[n++] = attr(CKA_LABEL, u->label, strlen(u->label));
+	t[n++] = attr(CKA_ID, u->id, u->idlen);
+	if (u->type == P11_KEY_AES_256)
+		add_uses(t, &n, u->type, secret_uses, NITEMS(secret_uses));
+	else
+		add_uses(t, &n, u->type, priv_uses, NITEMS(priv_uses));
+	rv = s->t->f->C_UnwrapKey(s->h, &mech, u->unwrapping,
+	    (CK_BYTE_PTR)u->in, u->inlen, t, n, &u->h);
+	return rv == CKR_OK ? CT_OK : fail(s, FN_UNWRAP, rv);
+}
+
+ct_err
+p11_unwrap(p11_session *s, CK_OBJECT_HANDLE unwrapping, p11_key_type type,
+    const char *label, const uint8_t *id, size_t idlen, const uint8_t *in,
+    size_t inlen, CK_OBJECT_HANDLE *out)
+{
+	struct unwrap_args u = {
+		unwrapping, type, label, id, in, idlen, inlen,
+		CK_INVALID_HANDLE,
+	};
+	ct_err r;
+
+	*out = CK_INVALID_HANDLE;
+	if (type < P11_KEY_EC_P256 || type > P11_KEY_AES_256 ||
+	    id == NULL || idlen == 0 || in == NULL || inlen == 0)
+		return CT_ERR_BAD_REQUEST;
+	if ((r = label_check(label)) != CT_OK ||
+	    (r = run(s, op_unwrap, &u)) != CT_OK)
+		return r;
+	*out = u.h;
+	return CT_OK;
+}
+
+struct store_pub_args {
+	p11_key_type type;
+	const char *label;
+	const uint8_t *id;
+	size_t idlen;
+	CK_ATTRIBUTE vals[2];	/* modulus, exponent or params, point */
+	CK_OBJECT_HANDLE h;
+};
+
+static ct_err
+op_store_public(p11_session *s, void *arg)
+{
+	struct store_pub_args *p = arg;
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt = ck_key_type(p->type);
+	CK_ATTRIBUTE t[16];
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	t[n++] = attr(CKA_CLASS, &cls, sizeof(cls));
+	t[n++] = attr(CKA_KEY_TYPE, &kt, sizeof(kt));
+	t[n++] = attr(CKA_TOKEN, &yes, sizeof(yes));
+	t[n++] = attr(CKA_PRIVATE, &no, sizeof(no));
+	t[n++] = attr(CKA_LABEL, p->label, strlen(p->label));
+	t[n++] = attr(CKA_ID, p->id, p->idlen);
+	t[n++] = p->vals[0];
+	t[n++] = p->vals[1];
+	add_uses(t, &n, p->type, pub_uses, NITEMS(pub_uses));
+	rv = s->t->f->C_CreateObject(s->h, t, n, &p->h);
+	return rv == CKR_OK ? CT_OK : fail(s, FN_CREATE, rv);
+}
+
+ct_err
+p11_store_public(p11_session *s, p11_key_type type, EVP_PKEY *pk,
+    const char *label, const uint8_t *id, size_t idlen,
+    CK_OBJECT_HANDLE *out)
+{
+	struct store_pub_args p = { type, label, id, idlen, { { 0 } },
+	    CK_INVALID_HANDLE };
+	CK_BYTE a[1024], b[1024];
+	BIGNUM *n = NULL, *e = NULL;
+	ASN1_OCTET_STRING *os = NULL;
+	unsigned char pt[1 + 2 * 66], *q = b;
+	char group[32];
+	size_t i, ptlen;
+	int alen, blen;
+	ct_err r = CT_ERR_WRONG_KEY_TYPE;
+
+	*out = CK_INVALID_HANDLE;
+	if (pk == NULL || id == NULL || idlen == 0 ||
+	    (r = label_check(label)) != CT_OK)
+		return pk == NULL || id == NULL ? CT_ERR_BAD_REQUEST : r;
+	r = CT_ERR_WRONG_KEY_TYPE;
+	if (type == P11_KEY_RSA_3072) {
+		if (!EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_get_bits(pk) != 3072 ||
+		    !EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n) ||
+		    !EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) ||
+		    (alen = BN_bn2bin(n, a)) <= 0 ||
+		    BN_num_bytes(e) > (int)sizeof(b) ||
+		    (blen = BN_bn2bin(e, b)) <= 0)
+			goto out;
+		p.vals[0] = attr(CKA_MODULUS, a, (size_t)alen);
+		p.vals[1] = attr(CKA_PUBLIC_EXPONENT, b, (size_t)blen);
+	} else {
+		for (i = 0; i < NITEMS(curves) && curves[i].type != type; i++)
+			;
+		/* CKA_EC_POINT is the uncompressed point in an OCTET STRING. */
+		if (i == NITEMS(curves) || !EVP_PKEY_is_a(pk, "EC") ||
+		    !EVP_PKEY_get_utf8_string_param(pk,
+		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) ||
+		    EC_curve_nist2nid(curves[i].name) != OBJ_sn2nid(group) ||
+		    !EVP_PKEY_get_octet_string_param(pk,
+		    OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptlen))
+			goto out;
+		r = CT_ERR_NOMEM;
+		if ((os = ASN1_OCTET_STRING_new()) == NULL ||
+		    !ASN1_OCTET_STRING_set(os, pt, (int)ptlen))
+			goto out;
+		r = CT_ERR_INTERNAL;
+		if ((blen = i2d_ASN1_OCTET_STRING(os, NULL)) <= 0 ||
+		    blen > (int)sizeof(b) || i2d_ASN1_OCTET_STRING(os, &q) != blen)
+			goto out;
+		p.vals[0] = attr(CKA_EC_PARAMS, curves[i].oid,
+		    curves[i].oid_len);
+		p.vals[1] = attr(CKA_EC_POINT, b, (size_t)blen);
+	}
+	if ((r = run(s, op_store_public, &p)) != CT_OK)
+		goto out;
+	*out = p.h;
+ out:
+	ERR_clear_error();
+	BN_free(n);
+	BN_free(e);
+	ASN1_OCTET_STRING_free(os);
+	return r;
+}
+
+struct obj_args {
+	CK_OBJECT_HANDLE h;
+	const char *label;	/* relabel */
+	uint8_t *id;		/* read the ID */
+	size_t idlen;		/* room on entry, length on return */
+};
+
+static ct_err
+op_destroy(p11_session *s, void *arg)
+{
+	struct obj_args *o = arg;
+	CK_RV rv = s->t->f->C_DestroyObject(s->h, o->h);
+
+	return rv == CKR_OK ? CT_OK : fail(s, FN_DESTROY, rv);
+}
+
+ct_err
+p11_destroy(p11_session *s, CK_OBJECT_HANDLE h)
+{
+	struct obj_args o = { .h = h };
+
+	return run(s, op_destroy, &o);
+}
+
+static ct_err
+op_destroy_label(p11_session *s, void *arg)
+{
+	struct obj_args *o = arg;
+	CK_OBJECT_HANDLE h[2];
+	CK_ULONG n, i;
+	CK_RV rv;
+	ct_err r;
+
+	/* Each round removes what it finds; a label has few objects. */
+	for (o->idlen = 0; o->idlen < P11_LIST_MAX; ) {
+		if ((r = find_label(s, NULL, o->label, h, &n)) != CT_OK)
+			return r;
+		if (n == 0)
+			return CT_OK;
+		for (i = 0; i < n; i++, o->idlen++)
+			if ((rv = s->t->f->C_DestroyObject(s->h, h[i])) != CKR_OK)
+				return fail(s, FN_DESTROY, rv);
+	}
+	return CT_ERR_TOKEN;
+}
+
+ct_err
+p11_destroy_label(p11_session *s, const char *label, size_t *n_out)
+{
+	struct obj_args o = { .label = label };
+	ct_err r;
+
+	*n_out = 0;
+	if ((r = label_check(label)) != CT_OK)
+		return r;
+	r = run(s, op_destroy_label, &o);
+	*n_out = o.idlen;
+	return r;
+}
+
+static ct_err
+op_relabel(p11_session *s, void *arg)
+{
+	struct obj_args *o = arg;
+	CK_ATTRIBUTE a = attr(CKA_LABEL, o->label, strlen(o->label));
+	CK_RV rv = s->t->f->C_SetAttributeValue(s->h, o->h, &a, 1);
+
+	return rv == CKR_OK ? CT_OK : fail(s, FN_SET_ATTR, rv);
+}
+
+ct_err
+p11_relabel(p11_session *s, CK_OBJECT_HANDLE h, const char *label)
+{
+	struct obj_args o = { .h = h, .label = label };
+	ct_err r;
+
+	if ((r = label_check(label)) != CT_OK)
+		return r;
+	return run(s, op_relabel, &o);
+}
+
+static ct_err
+op_key_id(p11_session *s, void *arg)
+{
+	struct obj_args *o = arg;
+	CK_ATTRIBUTE a = attr(CKA_ID, o->id, o->idlen);
+	CK_RV rv = s->t->f->C_GetAttributeValue(s->h, o->h, &a, 1);
+
+	if (rv != CKR_OK)
+		return fail(s, FN_GET_ATTR, rv);
+	if (a.ulValueLen > o->idlen)
+		return CT_ERR_TOKEN;	/* CKR_OK to a short buffer */
+	o->idlen = a.ulValueLen;
+	return CT_OK;
+}
+
+ct_err
+p11_key_id(p11_session *s, CK_OBJECT_HANDLE h, uint8_t *id, size_t *idlen)
+{
+	struct obj_args o = { .h = h, .id = id, .idlen = *idlen };
+	ct_err r;
+
+	if ((r = run(s, op_key_id, &o)) != CT_OK)
+		return r;
+	*idlen = o.idlen;
+	return CT_OK;
+}
+
+/* The ceremony works on raw sessions: it logs in as the SO, which the
+ * worker sessions above never do, and must not re-login as the user. */
+
+struct ceremony {
+	char *err;
+	size_t errlen;
+};
+
+static ct_err
+cer_fail(struct ceremony *c, const char *token, const char *what,
+    enum p11_fn fn, CK_RV rv)
+{
+	seterr(c->err, c->errlen, "token %s: %s: %s: %s", token, what,
+	    fn_names[fn], p11_rv_name(rv));
+	return map_rv(fn, rv);
+}
+
+static ct_err
+cer_login(struct ceremony *c, p11_token *t, CK_USER_TYPE who,
+    const p11_pin *pin, CK_SESSION_HANDLE h)
+{
+	CK_RV rv = t->f->C_Login(h, who, (CK_UTF8CHAR_PTR)pin->pin, pin->len);
+
+	if (rv != CKR_OK)
+		return cer_fail(c, t->label, who == CKU_SO ? "SO login" :
+		    "user login", FN_LOGIN, rv);
+	return CT_OK;
+}
+
+static ct_err
+cer_open(struct ceremony *c, p11_token *t, CK_USER_TYPE who,
+    const p11_pin *pin, CK_SESSION_HANDLE *h)
+{
+	CK_RV rv;
+
+	if (pin->pin == NULL || pin->len == 0 || pin->len > P11_PIN_MAX) {
+		seterr(c->err, c->errlen, "token %s: no %s PIN", t->label,
+		    who == CKU_SO ? "SO" : "user");
+		return CT_ERR_BAD_REQUEST;
+	}
+	if ((rv = t->f->C_OpenSession(t->slot_id, CKF_SERIAL_SESSION |
+	    CKF_RW_SESSION, NULL, NULL, h)) != CKR_OK) {
+		*h = CK_INVALID_HANDLE;
+		return cer_fail(c, t->label, "session", FN_OPEN_SESSION, rv);
+	}
+	return cer_login(c, t, who, pin, *h);
+}
+
+/* Logs out (the login belongs to the whole application) and closes. */
+static void
+cer_close(p11_token *t, CK_SESSION_HANDLE h)
+{
+	if (h == CK_INVALID_HANDLE)
+		return;
+	(void)t->f->C_Logout(h);
+	(void)t->f->C_CloseSession(h);
+}
+
+static ct_err
+cer_find(struct ceremony *c, p11_token *t, CK_SESSION_HANDLE h,
+    const char *label,
+    CK_OBJECT_HANDLE *out, CK_ULONG *n)
+{
+	CK_ATTRIBUTE a = attr(CKA_LABEL, label, strlen(label));
+	CK_OBJECT_HANDLE found[2];
+	CK_RV rv;
+
+	*out = CK_INVALID_HANDLE;
+	if ((rv = t->f->C_FindObjectsInit(h, &a, 1)) != CKR_OK)
+		return cer_fail(c, t->label, "find", FN_FIND_INIT, rv);
+	rv = t->f->C_FindObjects(h, found, 2, n);
+	(void)t->f->C_FindObjectsFinal(h);
+	if (rv != CKR_OK)
+		return cer_fail(c, t->label, "find", FN_FIND, rv);
+	if (*n > 0)
+		*out = found[0];
+	return CT_OK;
+}
+
+/* The source copy: sensitive, leaves the token only wrapped under a key
+ * its SO trusts, and good for nothing else. */
+static ct_err
+cer_make_master(struct ceremony *c, p11_token *t, CK_SESSION_HANDLE h,
+    const char *label, CK_OBJECT_HANDLE *out)
+{
+	static const CK_ULONG aes_len = 32;
+	static const CK_ATTRIBUTE_TYPE nouse[] = {
+		CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP, CKA_SIGN,
+		CKA_VERIFY, CKA_DERIVE,
+	};
+	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_ATTRIBUTE t2[20];
+	CK_BYTE id[16];
+	CK_ULONG n = 0;
+	size_t i;
+	CK_RV rv;
+
+	if ((rv = t->f->C_GenerateRandom(h, id, sizeof(id))) != CKR_OK)
+		return cer_fail(c, t->label, "random", FN_RANDOM, rv);
+	t2[n++] = attr(CKA_TOKEN, &yes, sizeof(yes));
+	t2[n++] = attr(CKA_PRIVATE, &yes, sizeof(yes));
+	t2[n++] = attr(CKA_SENSITIVE, &yes, sizeof(yes));
+	n += extract_attrs(t2 + n, true);
+	t2[n++] = attr(CKA_LABEL, label, strlen(label));
+	t2[n++] = attr(CKA_ID, id, sizeof(id));
+	t2[n++] = attr(CKA_VALUE_LEN, &aes_len, sizeof(aes_len));
+	for (i = 0; i < NITEMS(nouse); i++)
+		t2[n++] = attr(nouse[i], &no, sizeof(no));
+	if ((rv = t->f->C_GenerateKey(h, &mech, t2, n, out)) != CKR_OK)
+		return cer_fail(c, t->label, "generating the wrapping key",
+		    FN_GEN_KEY, rv);
+	return CT_OK;
+}
+
+ct_err
+p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
+    const p11_pin *src_so, p11_token *dst, const p11_pin *dst_so,
+    const char *label, bool *created, char *err, size_t errlen)
+{
+	static const CK_ULONG rsa_bits = 3072;
+	static const CK_BYTE exponent[] = { 0x01, 0x00, 0x01 };
+	struct ceremony c = { err, errlen };
+	CK_MECHANISM gen = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_RSA_PKCS_OAEP_PARAMS oaep = { CKM_SHA256, CKG_MGF1_SHA256,
+	    CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM om = { CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep) };
+	CK_OBJECT_CLASS pub_cls = CKO_PUBLIC_KEY, sec_cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE rsa = CKK_RSA, aes = CKK_AES;
+	CK_BYTE mod[512], id[64], wrapped[512];
+	CK_ULONG n, wlen = sizeof(wrapped);
+	/* Every key the twin unwraps is a private, sensitive, backup-capable
+	 * key: nobody without the user PIN can restore a file with it. */
+	CK_ATTRIBUTE unwrap_tmpl[] = {
+		attr(CKA_PRIVATE, &yes, sizeof(yes)),
+		attr(CKA_SENSITIVE, &yes, sizeof(yes)),
+		attr(CKA_EXTRACTABLE, &yes, sizeof(yes)),
+		attr(CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)),
+	};
+	CK_ATTRIBUTE tpub[] = {
+		attr(CKA_TOKEN, &no, sizeof(no)),
+		attr(CKA_PRIVATE, &no, sizeof(no)),
+		attr(CKA_WRAP, &yes, sizeof(yes)),
+		attr(CKA_ENCRYPT, &no, sizeof(no)),
+		attr(CKA_VERIFY, &no, sizeof(no)),
+		attr(CKA_MODULUS_BITS, &rsa_bits, sizeof(rsa_bits)),
+		attr(CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent)),
+	}, tpriv[] = {
+		attr(CKA_TOKEN, &no, sizeof(no)),
+		attr(CKA_PRIVATE, &no, sizeof(no)),
+		attr(CKA_SENSITIVE, &yes, sizeof(yes)),
+		attr(CKA_EXTRACTABLE, &no, sizeof(no)),
+		attr(CKA_UNWRAP, &yes, sizeof(yes)),
+		attr(CKA_DECRYPT, &no, sizeof(no)),
+		attr(CKA_SIGN, &no, sizeof(no)),
+	}, modulus[] = {
+		attr(CKA_MODULUS, mod, sizeof(mod)),
+	}, idattr = attr(CKA_ID, id, sizeof(id));
+	CK_ATTRIBUTE trusted_pub[8], twin[16];
+	CK_SESSION_HANDLE hd = CK_INVALID_HANDLE, hs = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE dpub, dpriv, spub, master = CK_INVALID_HANDLE, key, o;
+	CK_ULONG nt = 0;
+	CK_RV rv;
+	ct_err r;
+
+	*created = false;
+	seterr(err, errlen, "%s", "");
+	if (label_check(label) != CT_OK || src == dst)
+		return CT_ERR_BAD_REQUEST;
+	/* 1. The target's SO makes a transport key pair: session objects,
+	 * gone when the session closes. */
+	if ((r = cer_open(&c, dst, CKU_SO, dst_so, &hd)) != CT_OK ||
+	    (r = cer_find(&c, dst, hd, label, &o, &n)) != CT_OK)
+		goto out;
+	if (n > 0) {
+		seterr(err, errlen, "token %s already holds \"%s\"", dst->label,
+		    label);
+		r = CT_ERR_EXISTS;
+		goto out;
+	}
+	if ((rv = dst->f->C_GenerateKeyPair(hd, &gen, tpub, NITEMS(tpub), tpriv,
+	    NITEMS(tpriv), &dpub, &dpriv)) != CKR_OK) {
+		r = cer_fail(&c, dst->label, "transport key", FN_GEN_KEY_PAIR, rv);
+		goto out;
+	}
+	if ((rv = dst->f->C_GetAttributeValue(hd, dpub, modulus, 1)) != CKR_OK) {
+		r = cer_fail(&c, dst->label, "transport key", FN_GET_ATTR, rv);
+		goto out;
+	}
+	/* 2. The source's SO trusts the transport public key for this one
+	 * session; then the user wraps the wrapping key under it. */
+	trusted_pub[nt++] = attr(CKA_CLASS, &pub_cls, sizeof(pub_cls));
+	trusted_pub[nt++] = attr(CKA_KEY_TYPE, &rsa, sizeof(rsa));
+	trusted_pub[nt++] = attr(CKA_TOKEN, &no, sizeof(no));
+	trusted_pub[nt++] = attr(CKA_PRIVATE, &no, sizeof(no));
+	trusted_pub[nt++] = attr(CKA_WRAP, &yes, sizeof(yes));
+	trusted_pub[nt++] = attr(CKA_TRUSTED, &yes, sizeof(yes));
+	trusted_pub[nt++] = modulus[0];
+	trusted_pub[nt++] = attr(CKA_PUBLIC_EXPONENT, exponent,
+	    sizeof(exponent));
+	if ((r = cer_open(&c, src, CKU_SO, src_so, &hs)) != CT_OK)
+		goto out;
+	if ((rv = src->f->C_CreateObject(hs, trusted_pub, nt, &spub)) != CKR_OK) {
+		r = cer_fail(&c, src->label, "trusting the transport key",
+		    FN_CREATE, rv);
+		goto out;
+	}
+	if ((rv = src->f->C_Logout(hs)) != CKR_OK) {
+		r = cer_fail(&c, src->label, "SO logout", FN_LOGOUT, rv);
+		goto out;
+	}
+	if ((r = cer_login(&c, src, CKU_USER, src_user, hs)) != CT_OK ||
+	    (r = cer_find(&c, src, hs, label, &master, &n)) != CT_OK)
+		goto out;
+	if (n > 1) {
+		seterr(err, errlen, "token %s: several objects \"%s\"",
+		    src->label, label);
+		r = CT_ERR_TOKEN;
+		goto out;
+	}
+	if (n == 0) {
+		if ((r = cer_make_master(&c, src, hs, label, &master)) != CT_OK)
+			goto out;
+		*created = true;
+	}
+	if ((rv = src->f->C_GetAttributeValue(hs, master, &idattr, 1)) != CKR_OK) {
+		r = cer_fail(&c, src->label, "wrapping key ID", FN_GET_ATTR, rv);
+		goto out;
+	}
+	rv = src->f->C_WrapKey(hs, &om, spub, master, wrapped, &wlen);
+	if (rv == CKR_ARGUMENTS_BAD || rv == CKR_MECHANISM_PARAM_INVALID) {
+		/* SoftHSM2 does OAEP with SHA-1 only (still sound for OAEP). */
+		oaep.hashAlg = CKM_SHA_1;
+		oaep.mgf = CKG_MGF1_SHA1;
+		wlen = sizeof(wrapped);
+		rv = src->f->C_WrapKey(hs, &om, spub, master, wrapped, &wlen);
+	}
+	if (rv != CKR_OK) {
+		r = cer_fail(&c, src->label, "wrapping for transport", FN_WRAP,
+		    rv);
+		goto out;
+	}
+	/* 3. The target's SO unwraps it as a trusted wrapping key. */
+	nt = 0;
+	twin[nt++] = attr(CKA_CLASS, &sec_cls, sizeof(sec_cls));
+	twin[nt++] = attr(CKA_KEY_TYPE, &aes, sizeof(aes));
+	twin[nt++] = attr(CKA_TOKEN, &yes, sizeof(yes));
+	twin[nt++] = attr(CKA_PRIVATE, &no, sizeof(no)); /* SO objects are public */
+	twin[nt++] = attr(CKA_SENSITIVE, &yes, sizeof(yes));
+	twin[nt++] = attr(CKA_EXTRACTABLE, &no, sizeof(no));
+	twin[nt++] = attr(CKA_TRUSTED, &yes, sizeof(yes));
+	twin[nt++] = attr(CKA_WRAP, &yes, sizeof(yes));
+	twin[nt++] = attr(CKA_UNWRAP, &yes, sizeof(yes));
+	twin[nt++] = attr(CKA_ENCRYPT, &no, sizeof(no));
+	twin[nt++] = attr(CKA_DECRYPT, &no, sizeof(no));
+	twin[nt++] = attr(CKA_SIGN, &no, sizeof(no));
+	twin[nt++] = attr(CKA_VERIFY, &no, sizeof(no));
+	twin[nt++] = attr(CKA_LABEL, label, strlen(label));
+	twin[nt++] = attr(CKA_ID, id, idattr.ulValueLen);
+	twin[nt++] = attr(CKA_UNWRAP_TEMPLATE, unwrap_tmpl,
+	    sizeof(unwrap_tmpl));
+	if ((rv = dst->f->C_UnwrapKey(hd, &om, dpriv, wrapped, wlen, twin, nt,
+	    &key)) != CKR_OK) {
+		r = cer_fail(&c, dst->label, "unwrapping the wrapping key",
+		    FN_UNWRAP, rv);
+		goto out;
+	}
+	r = CT_OK;
+ out:
+	/* A key made here and never copied is of no use: no twin exists. */
+	if (r != CT_OK && *created) {
+		(void)src->f->C_DestroyObject(hs, master);
+		*created = false;
+	}
+	/* The transport keys are session objects: closing destroys them. */
+	cer_close(src, hs);
+	cer_close(dst, hd);
+	OPENSSL_cleanse(wrapped, sizeof(wrapped));
+	return r;
 }

@@ -26,6 +26,7 @@
 #ifndef P11_H
 #define P11_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,10 +94,11 @@ const char *p11_session_last_error(const p11_session *s);
  * and CKA_EXTRACTABLE=false; both halves of a pair carry the label and the
  * same CKA_ID.  CT_ERR_EXISTS if an object with this label already exists. */
 ct_err p11_generate(p11_session *s, p11_key_type type, const char *label) CT_WUR;
-
-/* Destroy every object with this label.  CT_ERR_NO_SUCH_KEY when there
- * is none. */
-ct_err p11_destroy(p11_session *s, const char *label) CT_WUR;
+/* The same; with backup true the private or secret key is instead
+ * CKA_EXTRACTABLE=true and CKA_WRAP_WITH_TRUSTED=true: still sensitive, and
+ * the token wraps it only under a key marked CKA_TRUSTED by its SO. */
+ct_err p11_generate_key(p11_session *s, p11_key_type type, const char *label,
+			bool backup) CT_WUR;
 
 /* Find exactly one object of the class with this label.
  * CT_ERR_NO_SUCH_KEY when there is none; CT_ERR_TOKEN when more than one. */
@@ -152,9 +154,63 @@ ct_err p11_random(p11_session *s, uint8_t *buf, size_t len) CT_WUR;
  * object lacks read as 0. */
 typedef struct {
 	int sensitive, extractable, always_sensitive, never_extractable, local;
+	int wrap_with_trusted;
 } p11_key_attrs;
 ct_err p11_get_key_attrs(p11_session *s, CK_OBJECT_HANDLE key,
 			 p11_key_attrs *out) CT_WUR;
+
+/* Backup (docs/backup.md).  A backup-capable key is wrapped with
+ * CKM_AES_KEY_WRAP_PAD under the token's trusted wrapping key; the token
+ * refuses any other wrapping key (CKR_KEY_NOT_WRAPPABLE, in the session's
+ * last error).  *outlen is the buffer size on entry. */
+ct_err p11_wrap(p11_session *s, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
+		uint8_t *out, size_t *outlen) CT_WUR;
+/* Unwrap a key wrapped by p11_wrap into a token object with the attributes
+ * p11_generate_key(backup=true) gives: private, sensitive, extractable only
+ * under a trusted key, the usages of its type, this label and CKA_ID.
+ * CT_ERR_DECRYPT when the wrapped bytes do not unwrap. */
+ct_err p11_unwrap(p11_session *s, CK_OBJECT_HANDLE unwrapping,
+		  p11_key_type type, const char *label, const uint8_t *id,
+		  size_t idlen, const uint8_t *in, size_t inlen,
+		  CK_OBJECT_HANDLE *out) CT_WUR;
+/* Store the public half of a pair as a token object (label, CKA_ID and
+ * usages as p11_generate gives).  CT_ERR_WRONG_KEY_TYPE when pk is not a
+ * key of that type. */
+ct_err p11_store_public(p11_session *s, p11_key_type type, EVP_PKEY *pk,
+			const char *label, const uint8_t *id, size_t idlen,
+			CK_OBJECT_HANDLE *out) CT_WUR;
+ct_err p11_destroy(p11_session *s, CK_OBJECT_HANDLE h) CT_WUR;
+/* Destroy every object, of any class, with exactly this label; *n_out
+ * counts them (also on failure). */
+ct_err p11_destroy_label(p11_session *s, const char *label,
+			 size_t *n_out) CT_WUR;
+ct_err p11_relabel(p11_session *s, CK_OBJECT_HANDLE h, const char *label) CT_WUR;
+/* CKA_ID; *idlen is the buffer size on entry. */
+ct_err p11_key_id(p11_session *s, CK_OBJECT_HANDLE h, uint8_t *id,
+		  size_t *idlen) CT_WUR;
+
+typedef struct {
+	const char *pin;
+	size_t len;
+} p11_pin;
+
+/* The wrapping key ceremony (docs/backup-ceremony.md).  Copies the AES
+ * wrapping key labelled `label` from src to dst without it being in clear
+ * outside a token; src makes it first when it has none (*created).  dst's
+ * SO makes an RSA-3072 transport key pair (session objects); src's SO
+ * trusts the public half for one session; src's user wraps the key under
+ * it (RSA-OAEP, SHA-256, or SHA-1 where the token has only that); dst's SO
+ * unwraps it as a trusted (CKA_TRUSTED) wrapping key whose
+ * CKA_UNWRAP_TEMPLATE admits only private, sensitive, backup-capable keys.
+ * On src the key is private, sensitive and extractable only under a trusted
+ * key; on dst it is a public object (only the SO sets CKA_TRUSTED, and the
+ * SO makes only public objects), sensitive, not extractable.  Neither token
+ * may be logged in by this process (p11_token_login).  CT_ERR_EXISTS when
+ * dst already holds the label. */
+ct_err p11_wrapkey_transport(p11_token *src, const p11_pin *src_user,
+			     const p11_pin *src_so, p11_token *dst,
+			     const p11_pin *dst_so, const char *label,
+			     bool *created, char *err, size_t errlen) CT_WUR;
 
 /* "CKR_PIN_INCORRECT" etc.; "CKR_0x..." for unknown values (static buffer
  * per thread). */

@@ -579,6 +579,23 @@ get_enum(struct ctx *c, const node *n, const char *field,
 	return CT_OK;
 }
 
+/* Plain true or false only: YAML 1.1's yes, on and y are typos here. */
+static ct_err
+get_bool(struct ctx *c, const node *n, const char *field, bool *v)
+{
+	static const char *const names[] = { "false", "true" };
+	size_t e;
+	ct_err r;
+
+	if ((r = get_enum(c, n, field, names, nitems(names), &e)) != CT_OK)
+		return r;
+	if (!n->plain)
+		return perr(c, CT_ERR_POLICY, n->at,
+			    "%s: a boolean must not be quoted", field);
+	*v = e == 1;
+	return CT_OK;
+}
+
 /* "dir" + "/" + the first len bytes of rel. */
 static char *
 join(const char *dir, const char *rel, size_t len)
@@ -1239,7 +1256,8 @@ parse_grants(struct ctx *c, const node *allow, pol_key *k, size_t key)
 }
 
 enum { KEY_NAME, KEY_TYPE, KEY_TOKEN, KEY_SIGN, KEY_OAEP, KEY_ALLOW,
-       KEY_ROTATE, KEY_REVOKE, KEY_ROTATE_EVERY, KEY_DESTROY_AFTER, KEY_N_ };
+       KEY_ROTATE, KEY_REVOKE, KEY_ROTATE_EVERY, KEY_DESTROY_AFTER,
+       KEY_BACKUP, KEY_N_ };
 static const char *const key_fields[KEY_N_] = {
 	[KEY_NAME] = "name",
 	[KEY_TYPE] = "type",
@@ -1251,6 +1269,7 @@ static const char *const key_fields[KEY_N_] = {
 	[KEY_REVOKE] = "revoke",
 	[KEY_ROTATE_EVERY] = "rotate_every",
 	[KEY_DESTROY_AFTER] = "destroy_after",
+	[KEY_BACKUP] = "backup",
 };
 
 static ct_err
@@ -1315,6 +1334,10 @@ parse_key(struct ctx *c, const node *map, const node *const v[], size_t i)
 	    (r = get_duration(c, v[KEY_DESTROY_AFTER], "destroy_after", 1,
 			      3660 * DAY, &k->destroy_after)) != CT_OK)
 		return r;
+	if (v[KEY_BACKUP] != NULL &&
+	    (r = get_bool(c, v[KEY_BACKUP], "backup", &k->backup)) != CT_OK)
+		return r;
+
 	if (v[KEY_ALLOW] != NULL)
 		return parse_grants(c, v[KEY_ALLOW], k, i);
 	return CT_OK;

@@ -121,6 +121,7 @@ typedef struct {
 	size_t token; /* index into pol_policy.tokens */
 	pol_sign_scheme sign;
 	pol_oaep_hash oaep;
+	bool backup;	/* versions are backup-capable (docs/backup.md) */
 	pol_grant *grants;
 	size_t n_grants;
 	pol_quorum rotate;	/* m == 0: governance.quorum applies */

@@ -65,7 +65,14 @@
 				 CK_OBJECT_HANDLE_PTR pk, CK_OBJECT_HANDLE_PTR vk), \
 	  (h, m, pt, pn, vt, vn, pk, vk))                                    \
 	X(C_DestroyObject, 0, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o),     \
-	  (h, o))
+	  (h, o)) \
+	X(C_UnwrapKey, 0, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,          \
+			   CK_OBJECT_HANDLE k, CK_BYTE_PTR w, CK_ULONG wn,      \
+			   CK_ATTRIBUTE_PTR t, CK_ULONG tn,                     \
+			   CK_OBJECT_HANDLE_PTR o), (h, m, k, w, wn, t, tn, o)) \
+	X(C_CreateObject, 0, (CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t,       \
+			      CK_ULONG tn, CK_OBJECT_HANDLE_PTR o),             \
+	  (h, t, tn, o))
 
 #define AS_ENUM(name, ends, params, args) FN_##name,
 #define AS_NAME(name, ends, params, args) #name,

@@ -29,13 +29,9 @@
 #include <openssl/rsa.h>
 
 #include "pkcs11/p11.h"
+#include "softhsm.h"
 
-#define MODULE		"/usr/lib/softhsm/libsofthsm2.so"
-#define PIN		"1234"
-#define SO_PIN		"5678"
 #define THREAD_SIGNS	200
-
-extern char **environ;
 
 struct fixture {
 	char dir[64];
@@ -54,73 +50,6 @@ static const p11_key_type k_types[] = {
 
 /* Helpers */
 
-static int
-spawn_quiet(char *const argv[])
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int st, rc;
-
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		return -1;
-	rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
-	    0) || posix_spawn_file_actions_adddup2(&fa, 1, 2) ||
-	    posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0 || waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-static int
-init_token(const char *label)
-{
-	char *argv[] = {
-		"/usr/bin/softhsm2-util", "--init-token", "--free",
-		"--label", (char *)label, "--pin", PIN, "--so-pin", SO_PIN,
-		NULL,
-	};
-
-	return spawn_quiet(argv);
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static CK_SLOT_ID
-raw_slot(struct fixture *fx, const char *label)
-{
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO info;
-	char padded[32];
-
-	memset(padded, ' ', sizeof(padded));
-	memcpy(padded, label, strlen(label));
-	assert_int_equal(fx->f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-	for (i = 0; i < n; i++) {
-		assert_int_equal(fx->f->C_GetTokenInfo(slots[i], &info),
-		    CKR_OK);
-		if (memcmp(info.label, padded, sizeof(padded)) == 0)
-			return slots[i];
-	}
-	fail_msg("no slot for %s", label);
-	return 0;
-}
-
-static CK_SESSION_HANDLE
-raw_session(struct fixture *fx, const char *label)
-{
-	CK_SESSION_HANDLE h;
-
-	assert_int_equal(fx->f->C_OpenSession(raw_slot(fx, label),
-	    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h), CKR_OK);
-	return h;
-}
-
 /* A token AES key made without the layer, e.g. one it would refuse. */
 static CK_OBJECT_HANDLE
 raw_aes(struct fixture *fx, CK_SESSION_HANDLE h, const char *label)
@@ -138,18 +67,6 @@ raw_aes(struct fixture *fx, CK_SESSION_HANDLE h, const char *label)
 	assert_int_equal(fx->f->C_GenerateKey(h, &mech, tmpl, 3, &key),
 	    CKR_OK);
 	return key;
-}
-
-/* A CK_BBOOL attribute of an object, read behind the layer's back. */
-static int
-raw_bool(struct fixture *fx, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
-    CK_ATTRIBUTE_TYPE type)
-{
-	CK_BBOOL v;
-	CK_ATTRIBUTE a = { type, &v, sizeof(v) };
-
-	assert_int_equal(fx->f->C_GetAttributeValue(h, obj, &a, 1), CKR_OK);
-	return v == CK_TRUE;
 }
 
 static CK_OBJECT_HANDLE
@@ -247,7 +164,7 @@ group_teardown(void **state)
 	p11_token_free(fx->t);
 	if (fx->dl != NULL)
 		dlclose(fx->dl);
-	return nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return softhsm_store_remove(fx->dir);
 }
 
 /* The store, the tokens and the shared keys; all undone on failure. */
@@ -256,24 +173,12 @@ group_setup(void **state)
 {
 	static struct fixture fx;
 	p11_token_spec spec = { MODULE, "p11test", NULL };
-	CK_C_GetFunctionList get;
-	char conf[128], err[256] = "";
-	FILE *fp;
+	char err[256] = "";
 	size_t i;
 
 	*state = &fx;
 	snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_p11.XXXXXX");
-	if (mkdtemp(fx.dir) == NULL)
-		return -1;
-	snprintf(conf, sizeof(conf), "%s/tokens", fx.dir);
-	if (mkdir(conf, 0700) != 0)
-		goto fail;
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", fx.dir);
-	if ((fp = fopen(conf, "w")) == NULL)
-		goto fail;
-	fprintf(fp, "directories.tokendir = %s/tokens\n"
-	    "objectstore.backend = file\nlog.level = ERROR\n", fx.dir);
-	if (fclose(fp) != 0 || setenv("SOFTHSM2_CONF", conf, 1) != 0 ||
+	if (softhsm_store(fx.dir) != 0 ||
 	    init_token("p11test") != 0 || init_token("p11other") != 0)
 		goto fail;
 
@@ -285,11 +190,7 @@ group_setup(void **state)
 		if (p11_generate(fx.s, k_types[i], k_labels[i]) != CT_OK)
 			goto fail;
 	}
-	/* The same library instance: the layer has initialised it. */
-	if ((fx.dl = dlopen(MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		goto fail;
-	get = (CK_C_GetFunctionList)dlsym(fx.dl, "C_GetFunctionList");
-	if (get == NULL || get(&fx.f) != CKR_OK)
+	if (raw_functions(&fx.dl, &fx.f) != 0)
 		goto fail;
 	return 0;
  fail:
@@ -413,10 +314,10 @@ test_login_pin(void **state)
 
 	/* Change the PIN behind the layer's back, then drop every session
 	 * (and so the login).  Recovery tries the stored PIN once... */
-	raw = raw_session(fx, "p11other");
+	raw = raw_session(fx->f, "p11other");
 	assert_int_equal(fx->f->C_SetPIN(raw, (CK_UTF8CHAR_PTR)PIN,
 	    strlen(PIN), (CK_UTF8CHAR_PTR)new_pin, strlen(new_pin)), CKR_OK);
-	assert_int_equal(fx->f->C_CloseAllSessions(raw_slot(fx, "p11other")),
+	assert_int_equal(fx->f->C_CloseAllSessions(raw_slot(fx->f, "p11other")),
 	    CKR_OK);
 	siglen = sizeof(sig);
 	assert_int_equal(p11_sign(s, key, P11_SIG_ECDSA, dg, sizeof(dg), sig,
@@ -457,7 +358,7 @@ test_generate(void **state)
 	};
 	struct fixture *fx = *state;
 	char long_label[P11_LABEL_MAX + 1], **got;
-	CK_SESSION_HANDLE raw = raw_session(fx, "p11test");
+	CK_SESSION_HANDLE raw = raw_session(fx->f, "p11test");
 	CK_BYTE ids[2][32];
 	CK_ATTRIBUTE id[2] = {
 		{ CKA_ID, ids[0], sizeof(ids[0]) },
@@ -493,18 +394,18 @@ test_generate(void **state)
 	assert_memory_equal(ids[0], ids[1], 16);
 
 	/* Only the usages each type needs, whatever the token's defaults. */
-	assert_true(raw_bool(fx, raw, priv, CKA_SIGN));
-	assert_true(raw_bool(fx, raw, priv, CKA_DECRYPT));
-	assert_false(raw_bool(fx, raw, priv, CKA_UNWRAP));
-	assert_true(raw_bool(fx, raw, h, CKA_ENCRYPT));
-	assert_false(raw_bool(fx, raw, h, CKA_WRAP));
+	assert_true(raw_bool(fx->f, raw, priv, CKA_SIGN));
+	assert_true(raw_bool(fx->f, raw, priv, CKA_DECRYPT));
+	assert_false(raw_bool(fx->f, raw, priv, CKA_UNWRAP));
+	assert_true(raw_bool(fx->f, raw, h, CKA_ENCRYPT));
+	assert_false(raw_bool(fx->f, raw, h, CKA_WRAP));
 	priv = find(fx->s, P11_OBJ_PRIVATE, "gen/ec256");
-	assert_true(raw_bool(fx, raw, priv, CKA_SIGN));
-	assert_false(raw_bool(fx, raw, priv, CKA_DECRYPT));
-	assert_false(raw_bool(fx, raw, priv, CKA_DERIVE));
+	assert_true(raw_bool(fx->f, raw, priv, CKA_SIGN));
+	assert_false(raw_bool(fx->f, raw, priv, CKA_DECRYPT));
+	assert_false(raw_bool(fx->f, raw, priv, CKA_DERIVE));
 	priv = find(fx->s, P11_OBJ_SECRET, "gen/aes");
-	assert_true(raw_bool(fx, raw, priv, CKA_UNWRAP));
-	assert_false(raw_bool(fx, raw, priv, CKA_SIGN));
+	assert_true(raw_bool(fx->f, raw, priv, CKA_UNWRAP));
+	assert_false(raw_bool(fx->f, raw, priv, CKA_SIGN));
 	assert_int_equal(fx->f->C_CloseSession(raw), CKR_OK);
 	assert_int_equal(p11_find(fx->s, P11_OBJ_PUBLIC, "gen/aes", &h),
 	    CT_ERR_NO_SUCH_KEY);
@@ -537,7 +438,7 @@ static void
 test_list_labels(void **state)
 {
 	struct fixture *fx = *state;
-	CK_SESSION_HANDLE raw = raw_session(fx, "p11test");
+	CK_SESSION_HANDLE raw = raw_session(fx->f, "p11test");
 	CK_OBJECT_HANDLE extra[2];
 	char long_label[200], **got;
 	size_t i, j, n;
@@ -572,7 +473,7 @@ static void
 test_find(void **state)
 {
 	struct fixture *fx = *state;
-	CK_SESSION_HANDLE raw = raw_session(fx, "p11test");
+	CK_SESSION_HANDLE raw = raw_session(fx->f, "p11test");
 	CK_OBJECT_HANDLE h, dup[2];
 	EVP_PKEY *pk;
 	size_t i;
@@ -740,7 +641,7 @@ test_softhsm_oaep_label(void **state)
 	    CKZ_DATA_SPECIFIED, "ctx", 3 };
 	CK_MECHANISM mech = { CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep) };
 	CK_OBJECT_HANDLE key = find(fx->s, P11_OBJ_PRIVATE, "k/rsa");
-	CK_SESSION_HANDLE raw = raw_session(fx, "p11test");
+	CK_SESSION_HANDLE raw = raw_session(fx->f, "p11test");
 	uint8_t ct[384], pt[384];
 	CK_ULONG ptlen;
 	size_t ctlen;
@@ -785,7 +686,7 @@ static void
 test_lost_session(void **state)
 {
 	struct fixture *fx = *state;
-	CK_SLOT_ID slot = raw_slot(fx, "p11test");
+	CK_SLOT_ID slot = raw_slot(fx->f, "p11test");
 	CK_OBJECT_HANDLE key = find(fx->s, P11_OBJ_PRIVATE, "k/ec256");
 	CK_SESSION_HANDLE raw;
 	uint8_t dg[32] = { 0 }, sig[128];
@@ -809,7 +710,7 @@ test_lost_session(void **state)
 	sign_and_verify(fx->s, "k/ec384", P11_SIG_ECDSA, EVP_sha384());
 
 	/* Logged out while our session lives: log in again on it. */
-	raw = raw_session(fx, "p11test");
+	raw = raw_session(fx->f, "p11test");
 	assert_int_equal(fx->f->C_Logout(raw), CKR_OK);
 	assert_int_equal(fx->f->C_CloseSession(raw), CKR_OK);
 	assert_int_equal(p11_generate(fx->s, P11_KEY_AES_256, "k2/aes"),

@@ -117,6 +117,7 @@ static const char good_doc[] =
 	"  - name: vault_1\n"
 	"    type: aes-256\n"
 	"    token: hsm2\n"
+	"    backup: true\n"
 	"    allow: {frontend: [wrap, unwrap, datakey, rewrap]}\n";
 
 /* Load len bytes of doc from a buffer of exactly that size. */
@@ -235,6 +236,7 @@ test_good_document(void **state)
 	assert_int_equal(k->type, POL_KEY_RSA_3072);
 	assert_int_equal(k->sign, POL_SIGN_RSA_PKCS1_SHA256);
 	assert_int_equal(k->oaep, POL_OAEP_SHA1);
+	assert_false(k->backup);
 	assert_int_equal(k->n_grants, 2);
 	assert_int_equal(k->grants[0].client, 1);
 	assert_int_equal(k->grants[0].ops, POL_OP_WRAP | POL_OP_UNWRAP);
@@ -251,6 +253,7 @@ test_good_document(void **state)
 	assert_int_equal(k->type, POL_KEY_AES_256);
 	assert_int_equal(k->token, 1);
 	assert_int_equal(k->sign, POL_SIGN_NONE);
+	assert_true(k->backup);
 	assert_int_equal(k->n_grants, 1);
 	assert_int_equal(k->grants[0].ops, POL_OP_WRAP | POL_OP_UNWRAP |
 						   POL_OP_DATAKEY |
@@ -503,6 +506,12 @@ static const struct bad bad_docs[] = {
 	  "oaep_hash: ec-p256 keys do not use OAEP" },
 	{ HDR TOK KEY("rsa-3072") "    oaep_hash: md5\n", 11, 16,
 	  "oaep_hash: unknown value \"md5\"" },
+	{ HDR TOK KEY("aes-256") "    backup: yes\n", 11, 13,
+	  "backup: unknown value \"yes\"" },
+	{ HDR TOK KEY("aes-256") "    backup: \"true\"\n", 11, 13,
+	  "backup: a boolean must not be quoted" },
+	{ HDR TOK KEY("aes-256") "    backup: [true]\n", 11, 13,
+	  "backup: expected a scalar" },
 	{ HDR TOK CLI KEY("aes-256") "    allow: {c: [wrap, sign]}\n", 14, 23,
 	  "operation \"sign\" does not fit aes-256 keys" },
 	{ HDR TOK CLI KEY("ec-p256") "    allow: {c: [verify, datakey]}\n",
