@@ -49,7 +49,7 @@ struct ct_job {
 	ct_blob blob;	  /* unwrap/rewrap: parsed req.blob */
 	/* Set by the worker. */
 	ct_err err;
-	char msg[192];
+	char msg[320];	  /* room for an expired grant's key, client, engagement */
 	json_t *result;	  /* owned; NULL on error */
 	bool refound;	  /* key.handle/target.handle were found again */
 };
@@ -58,17 +58,20 @@ struct ct_job {
 ct_job *ct_job_new(uint64_t conn_id, const ct_peer *peer, ct_request *req);
 void ct_job_free(ct_job *job); /* NULL is fine; wipes */
 
-/* Authorise and resolve.  On refusal returns the error for the reply and
- * sets job->msg. */
+/* Authorise at time now (the caller's clock) and resolve.  On refusal
+ * returns the error for the reply and sets job->msg. */
 ct_err ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks,
-		      ct_job *job) CT_WUR;
+		      ct_job *job, time_t now) CT_WUR;
 /* Run on a worker (cmd->token) with a session on job->token, or on the
  * main thread with s == NULL for commands that need no token.  Sets
  * job->err, job->msg and job->result. */
 void ct_ops_run(ct_job *job, p11_session *s);
 
-/* The list_keys result for this peer (new reference). */
+/* The list_keys result for this peer at time now (new reference). */
 json_t *ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
-			 const ct_peer *peer);
+			 const ct_peer *peer, time_t now);
+/* The names of the POL_OP_* bits in ops, as a JSON array (new reference,
+ * NULL when out of memory). */
+json_t *ct_ops_names(unsigned ops);
 
 #endif

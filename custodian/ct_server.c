@@ -235,7 +235,7 @@ static void
 run_inline(server *sv, ct_job *job)
 {
 	job->result = job->cmd->op == CT_OP_STATUS ? status_result(sv) :
-	    ct_ops_list_keys(sv->pol, sv->ks, &job->peer);
+	    ct_ops_list_keys(sv->pol, sv->ks, &job->peer, sv->now.tv_sec);
 	job->err = job->result != NULL ? CT_OK : CT_ERR_NOMEM;
 	finish(sv, job);
 	ct_job_free(job);
@@ -265,7 +265,9 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 		return;
 	}
 	c->busy = true;
-	if ((r = ct_ops_prepare(sv->pol, sv->ks, job)) != CT_OK) {
+	/* The policy never reads the clock: expiry is judged at this turn's
+	 * time, the same one the audit line carries. */
+	if ((r = ct_ops_prepare(sv->pol, sv->ks, job, sv->now.tv_sec)) != CT_OK) {
 		job->err = r;
 		finish(sv, job);
 		ct_job_free(job);
