@@ -1596,8 +1596,8 @@ pol_time_parse(const char *s, size_t len, time_t *t, const char **why)
 {
 	static const char form[] = "not of the form YYYY-MM-DDTHH:MM:SSZ";
 	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
-	const char *z = s + 19; /* the zone, after the seconds */
-	size_t zlen = len - 19;
+	const char *z;	/* the zone, after the seconds */
+	size_t zlen;
 	int64_t v;
 
 	*t = 0;
@@ -1605,6 +1605,8 @@ pol_time_parse(const char *s, size_t len, time_t *t, const char **why)
 	if (len < 19 || !digits(s, 4, &y) || s[4] != '-' ||
 	    !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
 		return bad_time(why, form);
+	z = s + 19;
+	zlen = len - 19;
 	if (s[10] != 'T')
 		return bad_time(why, s[10] == 't' ? "write T in upper case" :
 			       "date and time must be joined by T");
