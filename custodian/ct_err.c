@@ -39,6 +39,7 @@ static const struct {
 	[31] = { "approval_refused", "approval refused" },
 	[32] = { "token_absent", "the token's card is not in its reader" },
 	[33] = { "bad_backup", "backup file malformed, altered or not signed by the expected key" },
+	[34] = { "grant_expired", "the grant has expired" },
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == -CT_ERR_LAST_,

@@ -154,10 +154,33 @@ refuse(ct_job *job, ct_err e, const char *fmt, ...)
 	return e;
 }
 
+/* Refuse op on key (or, with key NULL, being a client at all) because the
+ * grant that held it ended: say which and when. */
+static ct_err
+refuse_expired(ct_job *job, const pol_policy *pol, const char *key,
+	       const pol_client *cl, const pol_expiry *e)
+{
+	char when[POL_TIME_LEN], eng[POL_NAME_MAX + 24] = "";
+
+	pol_time_format(e->until, when);
+	if (e->engagement != POL_NONE)
+		snprintf(eng, sizeof(eng), " with engagement \"%s\"",
+		    pol->engagements[e->engagement].name);
+	if (key == NULL)
+		return refuse(job, CT_ERR_GRANT_EXPIRED,
+		    "client \"%s\" expired at %s%s", cl->name, when, eng);
+	return refuse(job, CT_ERR_GRANT_EXPIRED,
+	    "%s on key \"%s\": the grant to client \"%s\" expired at %s%s",
+	    pol_op_name(job->cmd->right), key, cl->name, when, eng);
+}
+
 ct_err
-ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks, ct_job *job)
+ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks, ct_job *job,
+	       time_t now)
 {
 	const ct_request *req = &job->req;
+	const pol_client *cl;
+	const pol_expiry *ended;
 	const pol_key *pk;
 	const ct_key *k;
 	const ct_keyver *kv;
@@ -169,9 +192,16 @@ ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks, ct_job *job)
 		return CT_ERR_INTERNAL;
 	if (job->cmd->gov)
 		return CT_OK;
-	if (!pol_peer_known(pol, job->peer.uid, job->peer.gid))
-		return refuse(job, CT_ERR_NOT_AUTHORIZED,
-		    "this peer is not a client in the policy");
+	if (!pol_peer_known(pol, job->peer.uid, job->peer.gid, now)) {
+		if (!pol_peer_expired(pol, NULL, job->peer.uid, job->peer.gid,
+		    0, now, &cl, &ended))
+			return refuse(job, CT_ERR_NOT_AUTHORIZED,
+			    "this peer is not a client in the policy");
+		/* A former client: a key right may still be refused as
+		 * expired below, or as never granted. */
+		if (job->cmd->right == 0)
+			return refuse_expired(job, pol, NULL, cl, ended);
+	}
 	if (job->cmd->right == 0)
 		return CT_OK;
 	if (req->fields & CT_F_BLOB) {
@@ -183,11 +213,16 @@ ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks, ct_job *job)
 	if ((pk = pol_find_key(pol, name)) == NULL ||
 	    (k = ct_keys_find(ks, name)) == NULL)
 		return refuse(job, CT_ERR_NO_SUCH_KEY, "no key \"%s\"", name);
-	if ((pol_peer_ops(pol, pk, job->peer.uid, job->peer.gid) &
-	    job->cmd->right) == 0)
+	if ((pol_peer_ops(pol, pk, job->peer.uid, job->peer.gid, now) &
+	    job->cmd->right) == 0) {
+		/* grant_expired only where an ended grant held the right. */
+		if (pol_peer_expired(pol, pk, job->peer.uid, job->peer.gid,
+		    job->cmd->right, now, &cl, &ended))
+			return refuse_expired(job, pol, name, cl, ended);
 		return refuse(job, CT_ERR_NOT_AUTHORIZED,
 		    "%s on key \"%s\" is not granted to this peer",
 		    pol_op_name(job->cmd->right), name);
+	}
 	if ((kv = ct_key_version(k, version)) == NULL)
 		return version == 0 ? refuse(job, CT_ERR_NO_SUCH_VERSION,
 		    "key \"%s\" has no version on the token yet", name) :
@@ -622,23 +657,39 @@ ct_ops_run(ct_job *job, p11_session *s)
 }
 
 json_t *
+ct_ops_names(unsigned ops)
+{
+	json_t *arr = json_array();
+	unsigned bit;
+
+	for (bit = 1; arr != NULL && bit <= POL_OP_ALL_; bit <<= 1)
+		if ((ops & bit) && json_array_append_new(arr,
+		    json_string(pol_op_name(bit))) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	return arr;
+}
+
+json_t *
 ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
-		 const ct_peer *peer)
+		 const ct_peer *peer, time_t now)
 {
 	json_t *arr = json_array(), *k, *vers, *ops;
 	const ct_key *ck;
 	const ct_keyver *cur;
-	unsigned bits, bit;
+	unsigned bits;
 	size_t i, j;
 
 	if (arr == NULL)
 		return NULL;
 	for (i = 0; i < ks->n_keys; i++) {
 		ck = &ks->keys[i];
-		if ((bits = pol_peer_ops(pol, ck->pol, peer->uid, peer->gid)) == 0)
+		if ((bits = pol_peer_ops(pol, ck->pol, peer->uid, peer->gid,
+		    now)) == 0)
 			continue;
 		vers = json_array();
-		ops = json_array();
+		ops = ct_ops_names(bits);
 		/* Revoked versions and objects the state does not know are
 		 * not the client's to use. */
 		for (j = 0; vers != NULL && j < ck->n_vers; j++)
@@ -646,9 +697,6 @@ ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
 				json_array_append_new(vers,
 				    json_integer(ck->vers[j].version));
 		cur = ct_key_version(ck, 0);
-		for (bit = 1; ops != NULL && bit <= POL_OP_ALL_; bit <<= 1)
-			if (bits & bit)
-				json_array_append_new(ops, json_string(pol_op_name(bit)));
 		k = json_pack("{s:s, s:s, s:I, s:o*, s:o*}", "name", ck->pol->name,
 		    "type", pol_key_type_name(ck->pol->type), "current_version",
 		    (json_int_t)(cur != NULL ? cur->version : 0),

@@ -53,7 +53,7 @@ struct ct_job {
 	ct_gov_work work;
 	/* Set by the worker. */
 	ct_err err;
-	char msg[192];
+	char msg[320];	  /* room for an expired grant's key, client, engagement */
 	json_t *result;	  /* owned; NULL on error */
 	bool refound;	  /* key.handle/target.handle were found again */
 };
@@ -70,10 +70,10 @@ ct_err ct_ops_set_work(const pol_policy *pol, const ct_gov_work *w,
 ct_err ct_job_new_work(const pol_policy *pol, const ct_gov_work *w,
 		       ct_job **job_out) CT_WUR;
 
-/* Authorise and resolve.  On refusal returns the error for the reply and
- * sets job->msg. */
+/* Authorise at time now (the caller's clock) and resolve.  On refusal
+ * returns the error for the reply and sets job->msg. */
 ct_err ct_ops_prepare(const pol_policy *pol, const ct_keystore *ks,
-		      ct_job *job) CT_WUR;
+		      ct_job *job, time_t now) CT_WUR;
 /* Run on a worker (cmd->token) with a session on job->token, or on the
  * main thread with s == NULL for commands that need no token.  Sets
  * job->err, job->msg and job->result. */
@@ -84,8 +84,11 @@ void ct_ops_run(ct_job *job, p11_session *s);
 ct_err ct_rsa_oaep_encrypt(const ct_keyref *ref, const uint8_t *in,
 			   size_t inlen, uint8_t *out, size_t *outlen) CT_WUR;
 
-/* The list_keys result for this peer (new reference). */
+/* The list_keys result for this peer at time now (new reference). */
 json_t *ct_ops_list_keys(const pol_policy *pol, const ct_keystore *ks,
-			 const ct_peer *peer);
+			 const ct_peer *peer, time_t now);
+/* The names of the POL_OP_* bits in ops, as a JSON array (new reference,
+ * NULL when out of memory). */
+json_t *ct_ops_names(unsigned ops);
 
 #endif

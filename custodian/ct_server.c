@@ -507,7 +507,8 @@ run_inline(server *sv, ct_job *job)
 		job->result = status_result(sv);
 		break;
 	case CT_OP_LIST_KEYS:
-		job->result = ct_ops_list_keys(sv->pol, sv->ks, &job->peer);
+		job->result = ct_ops_list_keys(sv->pol, sv->ks, &job->peer,
+		    sv->now.tv_sec);
 		break;
 	case CT_OP_GOV_REQUEST:
 		job->err = gov_request(sv, job);
@@ -563,7 +564,9 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 		return;
 	}
 	c->busy = true;
-	if ((r = ct_ops_prepare(sv->pol, sv->ks, job)) == CT_OK &&
+	/* The policy never reads the clock: expiry is judged at this turn's
+	 * time, the same one the audit line carries. */
+	if ((r = ct_ops_prepare(sv->pol, sv->ks, job, sv->now.tv_sec)) == CT_OK &&
 	    (job->cmd->right & FROZEN_OPS) &&
 	    ct_state_frozen(ct_gov_state(sv->gov), job->key.name)) {
 		r = CT_ERR_FROZEN;

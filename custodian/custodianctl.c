@@ -1,5 +1,5 @@
 /* custodianctl: the command-line client of custodiand, and the offline
- * tools (keygen, audit verify).
+ * tools (keygen, audit verify, access review, backup).
  *
  * Exit codes: 0 success, 1 the operation was refused or failed (the error
  * code is printed), 2 usage, 3 the daemon could not be reached.
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -35,6 +36,8 @@
 #define EXIT_CONNECT 3
 #define REPLY_MAX (1u << 20)
 #define DEFAULT_SOCKET "/run/custodian/custodian.sock"
+#define REVIEW_DAYS 7	   /* access: grants ending this soon are flagged */
+#define REVIEW_DAYS_MAX 3650
 #define REPLY_TIMEOUT_S 30 /* default; $CUSTODIAN_TIMEOUT overrides, 1..3600 */
 
 static const char *sock_path;
@@ -46,7 +49,10 @@ typedef struct {
 	const char *input;   /* -i FILE: message or plaintext, else stdin */
 	const char *digest;  /* -d HEX */
 	const char *context; /* -c TEXT */
-	const char *policy;  /* -p FILE (keygen) */
+	const char *policy;  /* -p FILE (keygen, access, backup tools) */
+	const char *now;     /* --now TIME (access) */
+	const char *within;  /* --within DAYS (access) */
+	bool json;	     /* --json (access) */
 	bool b64;	     /* -b: print unwrapped plaintext as base64 */
 	/* approve/deny/freeze: the custodian's card */
 	const char *module;    /* --pkcs11-module */
@@ -95,6 +101,10 @@ usage(void)
 	    "                                                restore a backup onto the token (offline)\n"
 	    "  dr-drill FILE -p POLICY --scratch-token LABEL --verify-key PEM [--pin-file F]\n"
 	    "                                                restore, test and remove on a scratch token\n"
+	    "  access -p POLICY [--now TIME] [--within DAYS] [--json]\n"
+	    "                                                who may do what on which key, until\n"
+	    "                                                when; flags grants ending within DAYS\n"
+	    "                                                (default 7) and those already ended\n"
 	    "PINs of the backup tools come from the files named, else a no-echo prompt.\n"
 	    "The socket is -s, else $CUSTODIAN_SOCKET, else " DEFAULT_SOCKET ".\n"
 	    "A reply is awaited $CUSTODIAN_TIMEOUT seconds (default 30).\n"
@@ -149,18 +159,27 @@ set_b64(json_t *req, const char *field, const uint8_t *buf, size_t len)
 	ct_free_secret(s, strlen(s));
 }
 
+/* A decimal number in [min, max], without sign. */
+static bool
+parse_number(const char *s, unsigned long min, unsigned long max,
+	     unsigned long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && *v >= min &&
+	    *v <= max && s[0] != '-' && s[0] != '+';
+}
+
 static void
 set_version(json_t *req, const opts *o)
 {
-	char *end;
 	unsigned long v;
 
 	if (o->version == NULL)
 		return;
-	errno = 0;
-	v = strtoul(o->version, &end, 10);
-	if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX ||
-	    o->version[0] == '-' || o->version[0] == '+')
+	if (!parse_number(o->version, 1, UINT32_MAX, &v))
 		die(EXIT_USAGE, "bad version \"%s\"", o->version);
 	json_object_set_new(req, "version", json_integer((json_int_t)v));
 }
@@ -430,11 +449,24 @@ cmd_rewrap(const opts *o)
 	return 0;
 }
 
+/* "a,b,c" from a JSON array of strings. */
+static void
+print_list(json_t *arr, int width)
+{
+	json_t *v;
+	size_t j;
+	int n = 0;
+
+	json_array_foreach(arr, j, v)
+		n += printf("%s%s", j ? "," : "", json_string_value(v));
+	printf("%*s", width > n ? width - n : 0, "");
+}
+
 static int
 cmd_list(const opts *o)
 {
-	json_t *res, *k, *v;
-	size_t i, j;
+	json_t *res, *k;
+	size_t i;
 
 	need_args(o, 0);
 	res = call(new_request("list_keys", NULL, NULL));
@@ -446,8 +478,7 @@ cmd_list(const opts *o)
 		    json_string_value(json_object_get(k, "type")),
 		    json_string_value(json_object_get(k, "sign")) ?: "-",
 		    (long long)json_integer_value(json_object_get(k, "current_version")));
-		json_array_foreach(json_object_get(k, "operations"), j, v)
-			printf("%s%s", j ? "," : "", json_string_value(v));
+		print_list(json_object_get(k, "operations"), 0);
 		putchar('\n');
 	}
 	json_decref(res);
@@ -927,6 +958,125 @@ cmd_wait_card(const opts *o)
 	return 0;
 }
 
+/* How a grant stands at now: ended, ending before soon, or not. */
+static const char *
+grant_status(const pol_expiry *e, time_t now, time_t soon)
+{
+	if (pol_expired(e, now))
+		return "expired";
+	return pol_expired(e, soon) ? "expiring" : "active";
+}
+
+/* The review as JSON: every grant of every key, with when it ends. */
+static json_t *
+access_json(const pol_policy *pol, time_t now, unsigned long days)
+{
+	char when[POL_TIME_LEN];
+	const pol_key *k;
+	const pol_grant *g;
+	const pol_client *cl;
+	json_t *grants = json_array(), *res, *row;
+	size_t i, j;
+
+	res = json_pack("{s:s, s:I, s:o*}", "now", pol_time_format(now, when),
+	    "within_days", (json_int_t)days, "grants", grants);
+	if (res == NULL || grants == NULL)
+		die(EXIT_REFUSED, "out of memory");
+	for (i = 0; i < pol->n_keys; i++) {
+		k = &pol->keys[i];
+		for (j = 0; j < k->n_grants; j++) {
+			g = &k->grants[j];
+			cl = &pol->clients[g->client];
+			row = json_pack("{s:s, s:s, s:o*, s:o*, s:o*, s:o*, s:o*, s:s}",
+			    "key", k->name, "client", cl->name,
+			    "uid", cl->has_uid ? json_integer(cl->uid) : NULL,
+			    "gid", cl->has_gid ? json_integer(cl->gid) : NULL,
+			    "operations", ct_ops_names(g->ops),
+			    "until", g->expiry.set ?
+			    json_string(pol_time_format(g->expiry.until, when)) :
+			    json_null(),
+			    "engagement", g->expiry.engagement != POL_NONE ?
+			    json_string(pol->engagements[g->expiry.engagement].name) :
+			    json_null(),
+			    "status", grant_status(&g->expiry, now,
+			    now + (time_t)days * 86400));
+			if (row == NULL || json_object_get(row, "operations") ==
+			    NULL || json_array_append_new(grants, row) != 0)
+				die(EXIT_REFUSED, "out of memory");
+		}
+	}
+	return res;
+}
+
+static void
+print_access(json_t *res)
+{
+	json_t *g, *uid, *gid;
+	size_t i, n_soon = 0, n_gone = 0;
+	const char *st;
+	char who[48] = "";
+	int n;
+
+	printf("%-20s %-16s %-18s %-24s %-21s %-9s %s\n", "KEY", "CLIENT",
+	    "WHO", "OPERATIONS", "UNTIL", "STATUS", "ENGAGEMENT");
+	json_array_foreach(json_object_get(res, "grants"), i, g) {
+		uid = json_object_get(g, "uid");
+		gid = json_object_get(g, "gid");
+		n = uid ? snprintf(who, sizeof(who), "uid=%lld",
+		    (long long)json_integer_value(uid)) : 0;
+		if (gid)
+			snprintf(who + n, sizeof(who) - (size_t)n, "%sgid=%lld",
+			    uid ? "," : "", (long long)json_integer_value(gid));
+		st = json_string_value(json_object_get(g, "status"));
+		n_gone += strcmp(st, "expired") == 0;
+		n_soon += strcmp(st, "expiring") == 0;
+		printf("%-20s %-16s %-18s ",
+		    json_string_value(json_object_get(g, "key")),
+		    json_string_value(json_object_get(g, "client")), who);
+		print_list(json_object_get(g, "operations"), 24);
+		printf(" %-21s %-9s %s\n",
+		    json_string_value(json_object_get(g, "until")) ?: "never",
+		    strcmp(st, "active") == 0 ? "ok" : strcmp(st, "expired") == 0 ?
+		    "EXPIRED" : "EXPIRING",
+		    json_string_value(json_object_get(g, "engagement")) ?: "-");
+	}
+	printf("%zu grants at %s: %zu expired, %zu expiring within %lld days\n",
+	    json_array_size(json_object_get(res, "grants")),
+	    json_string_value(json_object_get(res, "now")), n_gone, n_soon,
+	    (long long)json_integer_value(json_object_get(res, "within_days")));
+}
+
+/* Offline: the periodic access review, from the policy file alone. */
+static int
+cmd_access(const opts *o)
+{
+	char err[512];
+	pol_policy *pol = NULL;
+	unsigned long days = REVIEW_DAYS;
+	const char *why;
+	time_t now = time(NULL);
+	json_t *res;
+
+	need_args(o, 0);
+	if (o->policy == NULL)
+		usage();
+	if (o->now != NULL &&
+	    pol_time_parse(o->now, strlen(o->now), &now, &why) != CT_OK)
+		die(EXIT_USAGE, "--now: \"%s\": %s", o->now, why);
+	if (o->within != NULL &&
+	    !parse_number(o->within, 0, REVIEW_DAYS_MAX, &days))
+		die(EXIT_USAGE, "--within: 0 to %d days", REVIEW_DAYS_MAX);
+	if (pol_load_file(o->policy, &pol, err, sizeof(err)) != CT_OK)
+		die(EXIT_REFUSED, "%s", err);
+	res = access_json(pol, now, days);
+	pol_free(pol);
+	if (o->json)
+		return print_json(res);
+	print_access(res);
+	json_decref(res);
+	return 0;
+}
+
 /* ---- governance ---- */
 
 static int
@@ -1119,6 +1269,7 @@ static const struct {
 	{ "readers", cmd_readers }, { "wait-card", cmd_wait_card },
 	{ "backup-init", cmd_backup_init }, { "backup", cmd_backup },
 	{ "restore", cmd_restore }, { "dr-drill", cmd_dr_drill },
+	{ "access", cmd_access },
 };
 
 enum {
@@ -1143,6 +1294,9 @@ static const struct option longopts[] = {
 	{ "pin-file", required_argument, NULL, 'P' },
 	{ "reader", required_argument, NULL, 'r' },
 	{ "timeout", required_argument, NULL, 't' },
+	{ "now", required_argument, NULL, 'N' },
+	{ "within", required_argument, NULL, 'W' },
+	{ "json", no_argument, NULL, 'J' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1194,6 +1348,9 @@ main(int argc, char **argv)
 		case 'P': o.pin_file = optarg; break;
 		case 'r': o.reader = optarg; break;
 		case 't': o.timeout = optarg; break;
+		case 'N': o.now = optarg; break;
+		case 'W': o.within = optarg; break;
+		case 'J': o.json = true; break;
 		case 'v': o.version = optarg; break;
 		case 'i': o.input = optarg; break;
 		case 'd': o.digest = optarg; break;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -43,6 +44,9 @@
 #define DEFAULT_DESTROY_AFTER	(30 * 86400)	/* seconds */
 #define PWBUF_MAX	(1u << 20) /* bound on getpwnam_r/getgrnam_r buffers */
 #define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define TIME_MAX	INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+
+_Static_assert(sizeof(time_t) == 8, "times up to year 9999 fit time_t");
 
 /* (uid_t)-1 means "unchanged" to chown(2) and setreuid(2): never an id. */
 #define ID_MAX ((unsigned long)(uid_t)-1 - 1)
@@ -146,7 +150,7 @@ struct ctx {
 	const char *entry_kind; /* "token", ... while entry_name is set */
 	const char *entry_name; /* the entry being read, for messages */
 	node *root;
-	name_index tokens, clients, custodians, keys;
+	name_index tokens, engagements, clients, custodians, keys;
 	/* Per client, 1 + the index of the last key whose allow named it. */
 	size_t *granted_in;
 	pol_policy *pol;
@@ -673,6 +677,55 @@ get_ref(struct ctx *c, const node *n, const char *what, const name_index *ix,
 	return CT_OK;
 }
 
+static ct_err
+get_time(struct ctx *c, const node *n, const char *field, time_t *t)
+{
+	const char *s, *why;
+	ct_err r;
+
+	if ((r = get_string(c, n, field, &s)) != CT_OK)
+		return r;
+	if (pol_time_parse(s, strlen(s), t, &why) != CT_OK)
+		return perr(c, CT_ERR_POLICY, n->at,
+			    "%s: \"%s\" is not an RFC 3339 time: %s", field, s,
+			    why);
+	return CT_OK;
+}
+
+/* When an entry ends: at `until`, at the end of `engagement`, or never
+ * when both nodes are NULL. */
+static ct_err
+get_expiry(struct ctx *c, const node *until, const node *engagement,
+	   pol_expiry *e)
+{
+	ct_err r;
+
+	*e = (pol_expiry){ .engagement = POL_NONE };
+	if ((r = exclusive(c, until, engagement, "until", "engagement")) !=
+	    CT_OK)
+		return r;
+	if (until != NULL) {
+		e->set = true;
+		return get_time(c, until, "until", &e->until);
+	}
+	if (engagement != NULL) {
+		if ((r = get_ref(c, engagement, "engagement", &c->engagements,
+				 &e->engagement)) != CT_OK)
+			return r;
+		e->set = true;
+		e->until = c->pol->engagements[e->engagement].until;
+	}
+	return CT_OK;
+}
+
+/* Keep in e whichever of e and other ends first. */
+static void
+expiry_earlier(pol_expiry *e, const pol_expiry *other)
+{
+	if (other->set && (!e->set || other->until < e->until))
+		*e = *other;
+}
+
 static int
 ref_cmp(const void *a, const void *b)
 {
@@ -917,13 +970,41 @@ parse_token(struct ctx *c, const node *map, const node *const v[], size_t i)
 	return CT_OK;
 }
 
-enum { CLI_NAME, CLI_UID, CLI_USER, CLI_GID, CLI_GROUP, CLI_N_ };
+enum { ENG_NAME, ENG_UNTIL, ENG_DESCRIPTION, ENG_N_ };
+static const char *const engagement_fields[ENG_N_] = {
+	[ENG_NAME] = "name",
+	[ENG_UNTIL] = "until",
+	[ENG_DESCRIPTION] = "description",
+};
+
+static ct_err
+parse_engagement(struct ctx *c, const node *map, const node *const v[],
+		 size_t i)
+{
+	pol_engagement *e = &c->pol->engagements[i];
+	ct_err r;
+
+	e->line = map->at.line;
+	if ((r = dup_string(c, v[ENG_NAME], "name", &e->name)) != CT_OK ||
+	    (r = require(c, map, v[ENG_UNTIL], "until")) != CT_OK ||
+	    (r = get_time(c, v[ENG_UNTIL], "until", &e->until)) != CT_OK)
+		return r;
+	if (v[ENG_DESCRIPTION] != NULL)
+		return dup_string(c, v[ENG_DESCRIPTION], "description",
+				  &e->description);
+	return CT_OK;
+}
+
+enum { CLI_NAME, CLI_UID, CLI_USER, CLI_GID, CLI_GROUP, CLI_UNTIL,
+       CLI_ENGAGEMENT, CLI_N_ };
 static const char *const client_fields[CLI_N_] = {
 	[CLI_NAME] = "name",
 	[CLI_UID] = "uid",
 	[CLI_USER] = "user",
 	[CLI_GID] = "gid",
 	[CLI_GROUP] = "group",
+	[CLI_UNTIL] = "until",
+	[CLI_ENGAGEMENT] = "engagement",
 };
 
 static ct_err
@@ -946,7 +1027,7 @@ parse_client(struct ctx *c, const node *map, const node *const v[], size_t i)
 	if (!cl->has_uid && !cl->has_gid)
 		return perr(c, CT_ERR_POLICY, map->at,
 			    "needs uid, user, gid or group");
-	return CT_OK;
+	return get_expiry(c, v[CLI_UNTIL], v[CLI_ENGAGEMENT], &cl->expiry);
 }
 
 /* A duration with a unit: "90d", "24h", "15m", "30s", in [min, max]
@@ -1224,10 +1305,19 @@ parse_ops(struct ctx *c, const node *list, pol_key_type type,
 	return CT_OK;
 }
 
+/* A grant's value: the list of operations, or a mapping with the list and
+ * when the grant ends. */
+enum { GR_OPS, GR_UNTIL, GR_ENGAGEMENT, GR_N_ };
+static const char *const grant_fields[GR_N_] = {
+	[GR_OPS] = "ops",
+	[GR_UNTIL] = "until",
+	[GR_ENGAGEMENT] = "engagement",
+};
+
 static ct_err
 parse_grants(struct ctx *c, const node *allow, pol_key *k, size_t key)
 {
-	const node *cn;
+	const node *cn, *v[GR_N_];
 	pol_grant *g;
 	size_t n, ci;
 	ct_err r;
@@ -1248,9 +1338,20 @@ parse_grants(struct ctx *c, const node *allow, pol_key *k, size_t key)
 		c->granted_in[ci] = key + 1;
 		g = &k->grants[k->n_grants++];
 		g->client = ci;
-		if ((r = parse_ops(c, cn->next, k->type, cn->str, &g->ops)) !=
-		    CT_OK)
+		v[GR_OPS] = cn->next;
+		v[GR_UNTIL] = v[GR_ENGAGEMENT] = NULL;
+		if (cn->next->kind == N_MAP &&
+		    ((r = get_fields(c, cn->next, "grant", grant_fields, GR_N_,
+				     v)) != CT_OK ||
+		     (r = require(c, cn->next, v[GR_OPS], "ops")) != CT_OK))
 			return r;
+		if ((r = get_expiry(c, v[GR_UNTIL], v[GR_ENGAGEMENT],
+				    &g->expiry)) != CT_OK ||
+		    (r = parse_ops(c, v[GR_OPS], k->type, cn->str, &g->ops)) !=
+			CT_OK)
+			return r;
+		/* A grant cannot outlive its client. */
+		expiry_earlier(&g->expiry, &c->pol->clients[ci].expiry);
 	}
 	return CT_OK;
 }
@@ -1359,8 +1460,11 @@ static const section client_section = { "client", client_fields, CLI_N_,
 static const section custodian_section = { "custodian", custodian_fields,
 					   CUS_N_, parse_custodian };
 static const section key_section = { "key", key_fields, KEY_N_, parse_key };
+static const section engagement_section = { "engagement", engagement_fields,
+					    ENG_N_, parse_engagement };
 _Static_assert(TOK_N_ <= MAX_FIELDS && CLI_N_ <= MAX_FIELDS &&
-		   CUS_N_ <= MAX_FIELDS && KEY_N_ <= MAX_FIELDS,
+		   CUS_N_ <= MAX_FIELDS && KEY_N_ <= MAX_FIELDS &&
+		   ENG_N_ <= MAX_FIELDS && GR_N_ <= MAX_FIELDS,
 	       "MAX_FIELDS fits every section");
 
 /* The n entries of a section: mappings, each with a unique name that
@@ -1404,7 +1508,7 @@ count_items(struct ctx *c, const node *seq, const char *field, size_t *n)
 }
 
 enum { TOP_VERSION, TOP_SERVICE, TOP_TOKENS, TOP_CLIENTS, TOP_CUSTODIANS,
-       TOP_GOVERNANCE, TOP_KEYS, TOP_N_ };
+       TOP_GOVERNANCE, TOP_KEYS, TOP_ENGAGEMENTS, TOP_N_ };
 static const char *const top_fields[TOP_N_] = {
 	[TOP_VERSION] = "version",
 	[TOP_SERVICE] = "service",
@@ -1413,10 +1517,12 @@ static const char *const top_fields[TOP_N_] = {
 	[TOP_CUSTODIANS] = "custodians",
 	[TOP_GOVERNANCE] = "governance",
 	[TOP_KEYS] = "keys",
+	[TOP_ENGAGEMENTS] = "engagements",
 };
+_Static_assert(TOP_N_ <= MAX_FIELDS, "MAX_FIELDS fits the top level");
 
-/* Sections in dependency order: quorums refer to custodians, keys to
- * tokens, clients and custodians. */
+/* Sections in dependency order: quorums refer to custodians; keys to
+ * tokens, clients and custodians; clients and keys to engagements. */
 static ct_err
 parse_policy(struct ctx *c)
 {
@@ -1454,6 +1560,20 @@ parse_policy(struct ctx *c)
 	if ((r = parse_section(c, v[TOP_TOKENS], &token_section, n,
 			       &c->tokens)) != CT_OK)
 		return r;
+
+	if (v[TOP_ENGAGEMENTS] != NULL) {
+		if ((r = count_items(c, v[TOP_ENGAGEMENTS], "engagements",
+				     &n)) != CT_OK)
+			return r;
+		if (n > 0 && (p->engagements = calloc(
+				  n, sizeof(*p->engagements))) == NULL)
+			return nomem(c, v[TOP_ENGAGEMENTS]->at);
+		p->n_engagements = n;
+		if ((r = parse_section(c, v[TOP_ENGAGEMENTS],
+				       &engagement_section, n,
+				       &c->engagements)) != CT_OK)
+			return r;
+	}
 
 	if (v[TOP_CLIENTS] != NULL) {
 		if ((r = count_items(c, v[TOP_CLIENTS], "clients", &n)) !=
@@ -1566,6 +1686,7 @@ out:
 	node_free(c->root);
 	free(c->base);
 	free(c->tokens.refs);
+	free(c->engagements.refs);
 	free(c->clients.refs);
 	free(c->custodians.refs);
 	free(c->keys.refs);
@@ -1680,6 +1801,11 @@ pol_free(pol_policy *p)
 	free(p->gov.backup.of);
 	free(p->gov.restore.of);
 	free(p->state);
+	for (i = 0; i < p->n_engagements; i++) {
+		free(p->engagements[i].name);
+		free(p->engagements[i].description);
+	}
+	free(p->engagements);
 	free(p->path);
 	free(p->socket);
 	free(p->audit_log);
@@ -1723,8 +1849,15 @@ client_matches(const pol_client *cl, uid_t uid, gid_t gid)
 	       (!cl->has_gid || cl->gid == gid);
 }
 
+bool
+pol_expired(const pol_expiry *e, time_t now)
+{
+	return e->set && now >= e->until;
+}
+
 unsigned
-pol_peer_ops(const pol_policy *p, const pol_key *k, uid_t uid, gid_t gid)
+pol_peer_ops(const pol_policy *p, const pol_key *k, uid_t uid, gid_t gid,
+	     time_t now)
 {
 	unsigned ops = 0;
 	size_t i;
@@ -1732,22 +1865,170 @@ pol_peer_ops(const pol_policy *p, const pol_key *k, uid_t uid, gid_t gid)
 	if (p == NULL || k == NULL)
 		return 0;
 	for (i = 0; i < k->n_grants; i++)
-		if (client_matches(&p->clients[k->grants[i].client], uid, gid))
+		if (client_matches(&p->clients[k->grants[i].client], uid, gid) &&
+		    !pol_expired(&k->grants[i].expiry, now))
 			ops |= k->grants[i].ops;
 	return ops;
 }
 
 bool
-pol_peer_known(const pol_policy *p, uid_t uid, gid_t gid)
+pol_peer_known(const pol_policy *p, uid_t uid, gid_t gid, time_t now)
 {
 	size_t i;
 
 	if (p == NULL)
 		return false;
 	for (i = 0; i < p->n_clients; i++)
-		if (client_matches(&p->clients[i], uid, gid))
+		if (client_matches(&p->clients[i], uid, gid) &&
+		    !pol_expired(&p->clients[i].expiry, now))
 			return true;
 	return false;
+}
+
+bool
+pol_peer_expired(const pol_policy *p, const pol_key *k, uid_t uid,
+		 gid_t gid, unsigned op, time_t now,
+		 const pol_client **client, const pol_expiry **ended)
+{
+	const pol_client *cl;
+	const pol_expiry *e;
+	size_t i, n;
+
+	*client = NULL;
+	*ended = NULL;
+	if (p == NULL)
+		return false;
+	n = k != NULL ? k->n_grants : p->n_clients;
+	for (i = 0; i < n; i++) {
+		cl = k != NULL ? &p->clients[k->grants[i].client] :
+				 &p->clients[i];
+		e = k != NULL ? &k->grants[i].expiry : &cl->expiry;
+		if ((k != NULL && (k->grants[i].ops & op) == 0) ||
+		    !client_matches(cl, uid, gid) || !pol_expired(e, now))
+			continue;
+		if (*ended == NULL || e->until > (*ended)->until) {
+			*client = cl;
+			*ended = e;
+		}
+	}
+	return *ended != NULL;
+}
+
+static bool
+digits(const char *s, size_t n, unsigned *v)
+{
+	size_t i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*v = *v * 10 + (unsigned)(s[i] - '0');
+	}
+	return true;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian, y >= 1), after
+ * Howard Hinnant's days_from_civil. */
+static int64_t
+days_from_civil(unsigned y, unsigned m, unsigned d)
+{
+	unsigned era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (int64_t)era * 146097 + doe - 719468;
+}
+
+static unsigned
+month_days(unsigned y, unsigned m)
+{
+	static const unsigned char days[] = { 31, 28, 31, 30, 31, 30,
+					      31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return days[m - 1] + (m == 2 && leap);
+}
+
+static ct_err
+bad_time(const char **why, const char *reason)
+{
+	*why = reason;
+	return CT_ERR_POLICY;
+}
+
+ct_err
+pol_time_parse(const char *s, size_t len, time_t *t, const char **why)
+{
+	static const char form[] = "not of the form YYYY-MM-DDTHH:MM:SSZ";
+	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
+	const char *z;	/* the zone, after the seconds */
+	size_t zlen;
+	int64_t v;
+
+	*t = 0;
+	*why = NULL;
+	if (len < 19 || !digits(s, 4, &y) || s[4] != '-' ||
+	    !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
+		return bad_time(why, form);
+	z = s + 19;
+	zlen = len - 19;
+	if (s[10] != 'T')
+		return bad_time(why, s[10] == 't' ? "write T in upper case" :
+			       "date and time must be joined by T");
+	if (!digits(s + 11, 2, &h) || s[13] != ':' ||
+	    !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
+		return bad_time(why, form);
+	if (zlen > 0 && (z[0] == '.' || z[0] == ','))
+		return bad_time(why, "fractional seconds are not supported");
+	if (zlen == 0)
+		return bad_time(why, "no time zone: add Z (UTC) or an offset "
+				     "such as +02:00");
+	if (zlen == 1 && z[0] == 'z')
+		return bad_time(why, "write Z in upper case");
+	if (!(zlen == 1 && z[0] == 'Z') &&
+	    !(zlen == 6 && (z[0] == '+' || z[0] == '-') &&
+	      digits(z + 1, 2, &oh) && z[3] == ':' && digits(z + 4, 2, &om)))
+		return bad_time(why, "the time zone must be Z, +HH:MM or -HH:MM");
+	if (z[0] == '-' && oh == 0 && om == 0)
+		return bad_time(why, "-00:00 means an unknown offset: write Z "
+				     "or +00:00");
+	if (mo < 1 || mo > 12)
+		return bad_time(why, "no such month");
+	if (d < 1 || d > month_days(y, mo))
+		return bad_time(why, "no such day in that month");
+	if (h > 23 || mi > 59)
+		return bad_time(why, "no such time of day");
+	if (sec == 60)
+		return bad_time(why, "leap second 60 cannot be represented");
+	if (sec > 59)
+		return bad_time(why, "no such second");
+	if (oh > 23 || om > 59)
+		return bad_time(why, "no such offset");
+	if (y == 0)
+		return bad_time(why, "before 1970-01-01T00:00:00Z");
+	v = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	v += (z[0] == '-' ? 1 : -1) * (int64_t)(oh * 3600 + om * 60);
+	if (v < 0)
+		return bad_time(why, "before 1970-01-01T00:00:00Z");
+	if (v > TIME_MAX)
+		return bad_time(why, "after 9999-12-31T23:59:59Z");
+	*t = (time_t)v;
+	return CT_OK;
+}
+
+char *
+pol_time_format(time_t t, char buf[POL_TIME_LEN])
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, POL_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, POL_TIME_LEN, "invalid");
+	return buf;
 }
 
 const char *

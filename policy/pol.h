@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -67,6 +68,27 @@ typedef struct {
 	unsigned line;	/* where it was defined, for messages */
 } pol_token;
 
+/* "no index": an optional reference into one of the policy's arrays. */
+#define POL_NONE SIZE_MAX
+
+/* When something granted stops holding: a grant, a client, a role.  It
+ * holds while now < until (the instant itself is already past it); unset,
+ * it never ends.  When the time comes from an engagement, `engagement`
+ * names it (an index into pol_policy.engagements), else it is POL_NONE. */
+typedef struct {
+	bool set;
+	time_t until;	   /* seconds since the epoch, UTC */
+	size_t engagement; /* POL_NONE, or the engagement that set until */
+} pol_expiry;
+
+/* A named piece of work with an end: rights tied to it end with it. */
+typedef struct {
+	char *name;
+	char *description; /* may be NULL */
+	time_t until;
+	unsigned line;
+} pol_engagement;
+
 typedef struct {
 	char *name;
 	bool has_uid;
@@ -74,6 +96,7 @@ typedef struct {
 	bool has_gid;
 	gid_t gid; /* from `gid:` or `group:` (resolved at load) */
 	unsigned line;
+	pol_expiry expiry; /* the whole client ends then */
 } pol_client;
 
 /* Roles of a custodian (bit set). */
@@ -113,6 +136,8 @@ typedef struct {
 typedef struct {
 	size_t client; /* index into pol_policy.clients */
 	unsigned ops;  /* POL_OP_* bits */
+	/* The earlier of the grant's own end and its client's. */
+	pol_expiry expiry;
 } pol_grant;
 
 typedef struct {
@@ -147,6 +172,8 @@ typedef struct {
 	pol_governance gov;
 	char *state;	    /* service.state, absolute; may be NULL */
 	uint8_t digest[32]; /* SHA-256 of the document bytes */
+	pol_engagement *engagements;
+	size_t n_engagements;
 } pol_policy;
 
 /* Load from a file.  On error returns CT_ERR_POLICY (or CT_ERR_IO,
@@ -162,12 +189,38 @@ void pol_free(pol_policy *p);
 const pol_key *pol_find_key(const pol_policy *p, const char *name);
 const pol_token *pol_find_token(const pol_policy *p, const char *name);
 
-/* Bits of POL_OP_* that a peer with these credentials holds on the key:
- * the union over every client that matches the peer (by uid or gid). */
+/* Authorisation never reads the clock: the caller passes `now`. */
+
+/* Bits of POL_OP_* that a peer with these credentials holds on the key at
+ * `now`: the union over the unexpired grants of every client that matches
+ * the peer (by uid or gid). */
 unsigned pol_peer_ops(const pol_policy *p, const pol_key *k, uid_t uid,
-		      gid_t gid);
-/* True when at least one client entry matches the peer. */
-bool pol_peer_known(const pol_policy *p, uid_t uid, gid_t gid);
+		      gid_t gid, time_t now);
+/* True when at least one unexpired client entry matches the peer. */
+bool pol_peer_known(const pol_policy *p, uid_t uid, gid_t gid, time_t now);
+/* Whether only expiry stands between the peer and op (a POL_OP_* bit) on
+ * key k, or, with k NULL, between the peer and being a client at all.
+ * True when a matching grant (client entry) that held it has ended; *client
+ * and *ended then describe the one that ended last.  Pointers are into p. */
+bool pol_peer_expired(const pol_policy *p, const pol_key *k, uid_t uid,
+		      gid_t gid, unsigned op, time_t now,
+		      const pol_client **client, const pol_expiry **ended);
+
+/* True when e has an end and now is at or past it. */
+bool pol_expired(const pol_expiry *e, time_t now);
+
+/* RFC 3339 date-times, strictly: YYYY-MM-DDTHH:MM:SS followed by Z or a
+ * numeric offset +HH:MM / -HH:MM; years 1970 to 9999.  Refused as
+ * ambiguous or unrepresentable: no offset (local time), -00:00 (RFC 3339's
+ * "offset unknown"), lower-case t/z, a space for T, fractional seconds,
+ * leap second 60.  s need not be NUL-terminated.  On error returns
+ * CT_ERR_POLICY and *why says what is wrong (a static string). */
+ct_err pol_time_parse(const char *s, size_t len, time_t *t,
+		      const char **why) CT_WUR;
+#define POL_TIME_LEN 21 /* "YYYY-MM-DDTHH:MM:SSZ" and its NUL */
+/* t in UTC as above, e.g. "2030-01-01T00:00:00Z"; "invalid" when gmtime
+ * fails.  Returns buf. */
+char *pol_time_format(time_t t, char buf[POL_TIME_LEN]);
 
 /* Names used in the document and on the wire: "sign", "unwrap", ... */
 const char *pol_op_name(unsigned op_bit);

@@ -50,13 +50,35 @@ check_token(const pol_policy *p, const pol_token *t)
 }
 
 static void
+check_expiry(const pol_policy *p, const pol_expiry *e)
+{
+	char buf[POL_TIME_LEN], *s;
+	const char *why;
+	time_t t;
+
+	if (!e->set) {
+		CHECK(e->engagement == POL_NONE);
+		return;
+	}
+	CHECK(e->engagement == POL_NONE || e->engagement < p->n_engagements);
+	if (e->engagement != POL_NONE)
+		CHECK(e->until == p->engagements[e->engagement].until);
+	/* Every time loaded prints and parses back to itself. */
+	s = pol_time_format(e->until, buf);
+	CHECK(pol_time_parse(s, strlen(s), &t, &why) == CT_OK && t == e->until);
+	CHECK(!pol_expired(e, e->until - 1) && pol_expired(e, e->until));
+}
+
+static void
 check_key(const pol_policy *p, const pol_key *k)
 {
 	const pol_client *cl;
+	const pol_expiry *ended;
 	unsigned seen_ops, ops;
 	size_t i, j;
 	uid_t uid;
 	gid_t gid;
+	time_t now;
 
 	CHECK(ct_valid_name(k->name, POL_NAME_MAX));
 	CHECK(pol_find_key(p, k->name) == k); /* names are unique */
@@ -78,9 +100,25 @@ check_key(const pol_policy *p, const pol_key *k)
 		cl = &p->clients[k->grants[i].client];
 		uid = cl->has_uid ? cl->uid : 4242;
 		gid = cl->has_gid ? cl->gid : 4242;
-		ops = pol_peer_ops(p, k, uid, gid);
+		check_expiry(p, &k->grants[i].expiry);
+		/* a grant never outlives its client */
+		CHECK(!cl->expiry.set || (k->grants[i].expiry.set &&
+		      k->grants[i].expiry.until <= cl->expiry.until));
+		/* ... and holds until its last second */
+		now = k->grants[i].expiry.set ? k->grants[i].expiry.until - 1 : 0;
+		ops = pol_peer_ops(p, k, uid, gid, now);
 		CHECK((ops & k->grants[i].ops) == k->grants[i].ops);
-		CHECK(pol_peer_known(p, uid, gid));
+		CHECK(pol_peer_known(p, uid, gid, now));
+		/* once it ends, what no other grant holds is reported expired */
+		if (k->grants[i].expiry.set) {
+			now = k->grants[i].expiry.until;
+			ops = pol_peer_ops(p, k, uid, gid, now);
+			for (seen_ops = k->grants[i].ops & ~ops; seen_ops != 0;
+			     seen_ops &= seen_ops - 1)
+				CHECK(pol_peer_expired(p, k, uid, gid,
+				      seen_ops & -seen_ops, now, &cl, &ended) &&
+				      pol_expired(ended, now));
+		}
 		for (seen_ops = k->grants[i].ops; seen_ops != 0;
 		     seen_ops &= seen_ops - 1) {
 			unsigned bit = seen_ops & -seen_ops;
@@ -89,7 +127,7 @@ check_key(const pol_policy *p, const pol_key *k)
 		}
 	}
 	/* (uid_t)-1 is never an identity, so it holds nothing by uid. */
-	(void)pol_peer_ops(p, k, (uid_t)-1, (gid_t)-1);
+	(void)pol_peer_ops(p, k, (uid_t)-1, (gid_t)-1, 0);
 	CHECK(k->line >= 1);
 }
 
@@ -112,7 +150,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK((unsigned char)err[i] >= 0x20 && err[i] != 0x7f);
 		/* Lookups on no policy find nothing. */
 		CHECK(pol_find_key(NULL, "k") == NULL);
-		CHECK(pol_peer_ops(NULL, NULL, 0, 0) == 0);
+		CHECK(pol_peer_ops(NULL, NULL, 0, 0, 0) == 0);
 		return 0;
 	}
 	CHECK(p != NULL);
@@ -133,6 +171,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(cl->has_uid || cl->has_gid);
 		CHECK(!cl->has_uid || cl->uid != (uid_t)-1);
 		CHECK(!cl->has_gid || cl->gid != (gid_t)-1);
+		check_expiry(p, &cl->expiry);
+	}
+	for (i = 0; i < p->n_engagements; i++) {
+		const pol_engagement *e = &p->engagements[i];
+
+		CHECK(ct_valid_name(e->name, POL_NAME_MAX));
+		CHECK(e->description == NULL || e->description[0] != '\0');
+		CHECK(e->until >= 0 && e->line >= 1);
 	}
 	for (i = 0; i < p->n_keys; i++)
 		check_key(p, &p->keys[i]);
@@ -140,7 +186,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(pol_find_key(p, "no such key") == NULL);
 	if (p->n_tokens > 0)
 		(void)pol_find_key(p, p->tokens[0].name);
-	(void)pol_peer_known(p, 0, 0);
+	(void)pol_peer_known(p, 0, 0, 0);
 	pol_free(p);
 	return 0;
 }

@@ -204,8 +204,34 @@ tokens: [{{name: t, module: {MODULE}, label: t, pin_env: PIN}}]
 keys: []
 """
 
+POLICY_EXPIRING = f"""version: 1
+tokens: [{{name: t, module: {MODULE}, label: t, pin_env: PIN}}]
+engagements:
+  - name: audit-2030
+    until: 2030-01-10T00:00:00Z
+    description: external audit
+  - {{name: short, until: "2030-01-02T00:00:00+01:00"}}
+clients:
+  - {{name: contractor, uid: 2001, until: 2030-01-05T00:00:00Z}}
+  - {{name: auditor, uid: 2002, engagement: audit-2030}}
+  - {{name: staff, gid: 100}}
+keys:
+  - name: k
+    type: aes-256
+    token: t
+    allow:
+      contractor: [wrap]
+      auditor: {{ops: [unwrap], until: 2031-01-01T00:00:00-05:00}}
+      staff:
+        ops: [wrap, unwrap]
+        engagement: short
+"""
+
 POLICIES = {
     "full.yaml": POLICY_FULL,
+    "expiring.yaml": POLICY_EXPIRING,
+    "bad_time.yaml": POLICY_EXPIRING.replace("2030-01-05T00:00:00Z",
+                                             "2030-01-05T00:00:00-00:00"),
     "docs_example.yaml": POLICY_DOCS,
     "uri_pin_env.yaml": POLICY_URI,
     "minimal_flow.yaml": POLICY_MIN,

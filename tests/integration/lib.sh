@@ -87,6 +87,21 @@ P
 	} >"$POLICY"
 }
 
+# A daemon with a fake clock (libfaketime): call use_fake_clock TIME before
+# start_daemon, then set_clock TIME to move it; the daemon sees the new time
+# at its next clock read, without a restart and without sleeping.  TIME is
+# "YYYY-MM-DD HH:MM:SS" UTC; the clock stands still in between.
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+set_clock() { printf '%s\n' "$1" >"$W/faketime"; }
+use_fake_clock() {
+	[ -r "$FAKETIME_LIB" ] || { echo "# $FAKETIME_LIB missing: make deps"; return 1; }
+	set_clock "$1"
+	# ASan must come first among the libraries unless told not to check.
+	DAEMON_PREFIX="env TZ=UTC LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$W/faketime
+	    FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1
+	    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+}
+
 ctl() { "$CTL_BIN" -s "$SOCK" "$@"; }
 
 keygen() { "$CTL_BIN" keygen -p "$POLICY" "$@"; }

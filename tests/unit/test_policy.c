@@ -300,30 +300,30 @@ test_peers(void **state)
 	const pol_key *reports = pol_find_key(p, "reports");
 
 	/* by uid, by gid, by both (two clients: the union) */
-	assert_int_equal(pol_peer_ops(p, payments, 1001, 50),
+	assert_int_equal(pol_peer_ops(p, payments, 1001, 50, 0),
 			 POL_OP_SIGN | POL_OP_VERIFY);
-	assert_int_equal(pol_peer_ops(p, payments, 50, 2000),
+	assert_int_equal(pol_peer_ops(p, payments, 50, 2000, 0),
 			 POL_OP_PUBLIC_KEY);
-	assert_int_equal(pol_peer_ops(p, payments, 1001, 2000),
+	assert_int_equal(pol_peer_ops(p, payments, 1001, 2000, 0),
 			 POL_OP_SIGN | POL_OP_VERIFY | POL_OP_PUBLIC_KEY);
-	assert_int_equal(pol_peer_ops(p, legacy, 1001, 2000),
+	assert_int_equal(pol_peer_ops(p, legacy, 1001, 2000, 0),
 			 POL_OP_WRAP | POL_OP_UNWRAP);
-	assert_int_equal(pol_peer_ops(p, reports, 1001, 2000), 0);
-	assert_true(pol_peer_known(p, 1001, 50));
-	assert_true(pol_peer_known(p, 50, 2000));
+	assert_int_equal(pol_peer_ops(p, reports, 1001, 2000, 0), 0);
+	assert_true(pol_peer_known(p, 1001, 50, 0));
+	assert_true(pol_peer_known(p, 50, 2000, 0));
 
 	/* a client with uid and gid needs both */
-	assert_int_equal(pol_peer_ops(p, legacy, 1002, 3000), POL_OP_SIGN);
-	assert_int_equal(pol_peer_ops(p, legacy, 1002, 50), 0);
-	assert_int_equal(pol_peer_ops(p, legacy, 50, 3000), 0);
-	assert_true(pol_peer_known(p, 1002, 3000));
-	assert_false(pol_peer_known(p, 1002, 50));
+	assert_int_equal(pol_peer_ops(p, legacy, 1002, 3000, 0), POL_OP_SIGN);
+	assert_int_equal(pol_peer_ops(p, legacy, 1002, 50, 0), 0);
+	assert_int_equal(pol_peer_ops(p, legacy, 50, 3000, 0), 0);
+	assert_true(pol_peer_known(p, 1002, 3000, 0));
+	assert_false(pol_peer_known(p, 1002, 50, 0));
 
 	/* unknown peer */
-	assert_int_equal(pol_peer_ops(p, payments, 4242, 4242), 0);
-	assert_false(pol_peer_known(p, 4242, 4242));
-	assert_false(pol_peer_known(p, 0, 0));
-	assert_int_equal(pol_peer_ops(p, NULL, 1001, 2000), 0);
+	assert_int_equal(pol_peer_ops(p, payments, 4242, 4242, 0), 0);
+	assert_false(pol_peer_known(p, 4242, 4242, 0));
+	assert_false(pol_peer_known(p, 0, 0, 0));
+	assert_int_equal(pol_peer_ops(p, NULL, 1001, 2000, 0), 0);
 	pol_free(p);
 }
 
@@ -349,7 +349,7 @@ test_user_group_root(void **state)
 	assert_true(p->clients[1].has_gid);
 	assert_false(p->clients[1].has_uid);
 	assert_int_equal(p->clients[1].gid, 0);
-	assert_int_equal(pol_peer_ops(p, &p->keys[0], 0, 0),
+	assert_int_equal(pol_peer_ops(p, &p->keys[0], 0, 0, 0),
 			 POL_OP_SIGN | POL_OP_VERIFY);
 	pol_free(p);
 }
@@ -373,6 +373,298 @@ test_names(void **state)
 			    "rsa-pss-sha256");
 	assert_string_equal(pol_sign_scheme_name(POL_SIGN_NONE), "none");
 	pol_free(NULL);
+}
+
+/* 2030-01-01T00:00:00Z, the instant most of the expiry tests turn on. */
+#define T2030 ((time_t)1893456000)
+#define DAY 86400
+
+static void
+test_time_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		time_t t;
+	} good[] = {
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "2030-01-01T00:00:00Z", T2030 },
+		{ "2030-01-01T00:00:00+00:00", T2030 },
+		{ "2030-01-01T01:30:00+01:30", T2030 },
+		{ "2029-12-31T19:00:00-05:00", T2030 },
+		{ "2029-12-31T23:59:59Z", T2030 - 1 },
+		{ "2000-02-29T00:00:00Z", 951782400 },
+		{ "2024-02-29T12:00:00Z", 1709208000 },
+		{ "2038-01-19T03:14:08Z", (time_t)1 << 31 },
+		{ "1970-01-01T00:00:00-01:00", 3600 },
+		{ "9999-12-31T23:59:59Z", 253402300799 },
+	};
+	static const struct {
+		const char *s;
+		const char *why;
+	} bad[] = {
+		{ "", "not of the form" },
+		{ "2030-01-01", "not of the form" },
+		{ "2030-01-01T00:00", "not of the form" },
+		{ "20300101T000000Z", "not of the form" },
+		{ "2030-1-01T00:00:00Z", "not of the form" },
+		{ "+2030-01-01T00:00:00Z", "not of the form" },
+		{ "2030-01-01T0:00:00Z", "not of the form" },
+		{ "2030-01-01T00:00:00", "no time zone" },
+		{ "2030-01-01 00:00:00Z", "joined by T" },
+		{ "2030-01-01_00:00:00Z", "joined by T" },
+		{ "2030-01-01t00:00:00Z", "T in upper case" },
+		{ "2030-01-01T00:00:00z", "Z in upper case" },
+		{ "2030-01-01T00:00:00.5Z", "fractional seconds" },
+		{ "2030-01-01T00:00:00,5Z", "fractional seconds" },
+		{ "2030-01-01T00:00:00-00:00", "unknown offset" },
+		{ "2030-01-01T00:00:00+0100", "must be Z, +HH:MM or -HH:MM" },
+		{ "2030-01-01T00:00:00+01", "must be Z, +HH:MM or -HH:MM" },
+		{ "2030-01-01T00:00:00UTC", "must be Z, +HH:MM or -HH:MM" },
+		{ "2030-01-01T00:00:00Z ", "must be Z, +HH:MM or -HH:MM" },
+		{ "2030-01-01T00:00:00ZZ", "must be Z, +HH:MM or -HH:MM" },
+		{ "2030-13-01T00:00:00Z", "no such month" },
+		{ "2030-00-01T00:00:00Z", "no such month" },
+		{ "2030-01-00T00:00:00Z", "no such day" },
+		{ "2030-02-29T00:00:00Z", "no such day" },
+		{ "2100-02-29T00:00:00Z", "no such day" },
+		{ "2030-04-31T00:00:00Z", "no such day" },
+		{ "2030-01-01T24:00:00Z", "no such time of day" },
+		{ "2030-01-01T23:60:00Z", "no such time of day" },
+		{ "2030-06-30T23:59:60Z", "leap second" },
+		{ "2030-01-01T00:00:61Z", "no such second" },
+		{ "2030-01-01T00:00:00+24:00", "no such offset" },
+		{ "2030-01-01T00:00:00+01:60", "no such offset" },
+		{ "0000-01-01T00:00:00Z", "before 1970" },
+		{ "1969-12-31T23:59:59Z", "before 1970" },
+		{ "1970-01-01T00:30:00+01:00", "before 1970" },
+		{ "9999-12-31T23:59:59-00:01", "after 9999" },
+	};
+	char buf[POL_TIME_LEN];
+	const char *why;
+	size_t i;
+	time_t t;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		why = "unset";
+		if (pol_time_parse(good[i].s, strlen(good[i].s), &t, &why) !=
+			CT_OK ||
+		    t != good[i].t) {
+			print_error("%s: %s, %lld\n", good[i].s, why,
+				    (long long)t);
+			fail();
+		}
+		assert_null(why);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = 42;
+		why = NULL;
+		if (pol_time_parse(bad[i].s, strlen(bad[i].s), &t, &why) !=
+			CT_ERR_POLICY ||
+		    t != 0 || why == NULL || strstr(why, bad[i].why) == NULL) {
+			print_error("%s: %s, want %s\n", bad[i].s,
+				    why ? why : "accepted", bad[i].why);
+			fail();
+		}
+	}
+	/* only len bytes are read: no NUL needed, and none may hide */
+	assert_int_equal(pol_time_parse("2030-01-01T00:00:00Zjunk", 20, &t,
+					&why), CT_OK);
+	assert_int_equal(t, T2030);
+	assert_int_equal(pol_time_parse("2030-01-01T00:00:00Z\0", 21, &t,
+					&why), CT_ERR_POLICY);
+	assert_int_equal(pol_time_parse("2030-01-01T00:00:00Z", 19, &t, &why),
+			 CT_ERR_POLICY);
+	assert_int_equal(pol_time_parse("2030-01-01\0T00:00:00Z", 21, &t,
+					&why), CT_ERR_POLICY);
+
+	assert_string_equal(pol_time_format(T2030, buf),
+			    "2030-01-01T00:00:00Z");
+	assert_string_equal(pol_time_format(253402300799, buf),
+			    "9999-12-31T23:59:59Z");
+	assert_string_equal(pol_time_format(0, buf), "1970-01-01T00:00:00Z");
+}
+
+static const char expiring_doc[] =
+	"version: 1\n"
+	"tokens:\n"
+	"  - {name: t, module: /m.so, label: l, pin_env: P}\n"
+	"engagements:\n"
+	"  - name: audit-2030\n"
+	"    until: 2030-01-10T00:00:00Z\n"
+	"    description: external audit of the payment keys\n"
+	"  - {name: short, until: \"2030-01-02T00:00:00+01:00\"}\n"
+	"clients:\n"
+	"  - {name: contractor, uid: 2001, until: 2030-01-05T00:00:00Z}\n"
+	"  - {name: auditor, uid: 2002, engagement: audit-2030}\n"
+	"  - {name: staff, gid: 100}\n"
+	"  - {name: dev, uid: 2003}\n"
+	"keys:\n"
+	"  - name: payments\n"
+	"    type: ec-p256\n"
+	"    token: t\n"
+	"    allow:\n"
+	"      contractor: [sign, verify]\n"
+	"      auditor: {ops: [verify, public_key]}\n"
+	"      staff: [verify]\n"
+	"      dev: {ops: [sign], until: 2030-01-01T00:00:00Z}\n"
+	"  - name: vault\n"
+	"    type: aes-256\n"
+	"    token: t\n"
+	"    allow:\n"
+	"      dev: {ops: [wrap, unwrap], engagement: short}\n"
+	"      contractor: {ops: [wrap], until: 2031-01-01T00:00:00Z}\n"
+	"      staff:\n"
+	"        ops: [wrap]\n"
+	"        until: 2030-01-03T00:00:00Z\n";
+
+static void
+assert_expiry(const pol_expiry *e, bool set, time_t until, size_t eng)
+{
+	assert_int_equal(e->set, set);
+	if (set)
+		assert_int_equal(e->until, until);
+	assert_int_equal(e->engagement, eng);
+}
+
+static void
+test_expiring_parse(void **state)
+{
+	pol_policy *p = load_good(expiring_doc);
+	const pol_key *pay = pol_find_key(p, "payments");
+	const pol_key *vault = pol_find_key(p, "vault");
+
+	assert_int_equal(p->n_engagements, 2);
+	assert_string_equal(p->engagements[0].name, "audit-2030");
+	assert_int_equal(p->engagements[0].until, T2030 + 9 * DAY);
+	assert_string_equal(p->engagements[0].description,
+			    "external audit of the payment keys");
+	assert_int_equal(p->engagements[0].line, 5);
+	assert_string_equal(p->engagements[1].name, "short");
+	assert_int_equal(p->engagements[1].until, T2030 + DAY - 3600);
+	assert_null(p->engagements[1].description);
+
+	assert_expiry(&p->clients[0].expiry, true, T2030 + 4 * DAY, POL_NONE);
+	assert_expiry(&p->clients[1].expiry, true, T2030 + 9 * DAY, 0);
+	assert_expiry(&p->clients[2].expiry, false, 0, POL_NONE);
+	assert_expiry(&p->clients[3].expiry, false, 0, POL_NONE);
+
+	/* a list grants for as long as its client lasts */
+	assert_int_equal(pay->n_grants, 4);
+	assert_expiry(&pay->grants[0].expiry, true, T2030 + 4 * DAY, POL_NONE);
+	assert_int_equal(pay->grants[1].ops, POL_OP_VERIFY | POL_OP_PUBLIC_KEY);
+	assert_expiry(&pay->grants[1].expiry, true, T2030 + 9 * DAY, 0);
+	assert_expiry(&pay->grants[2].expiry, false, 0, POL_NONE);
+	assert_int_equal(pay->grants[3].ops, POL_OP_SIGN);
+	assert_expiry(&pay->grants[3].expiry, true, T2030, POL_NONE);
+
+	assert_int_equal(vault->grants[0].ops, POL_OP_WRAP | POL_OP_UNWRAP);
+	assert_expiry(&vault->grants[0].expiry, true, T2030 + DAY - 3600, 1);
+	/* a grant's own end after its client's: the client's wins */
+	assert_expiry(&vault->grants[1].expiry, true, T2030 + 4 * DAY,
+		      POL_NONE);
+	assert_expiry(&vault->grants[2].expiry, true, T2030 + 2 * DAY,
+		      POL_NONE);
+	pol_free(p);
+}
+
+/* Decisions one second before, at and one second after each end. */
+static void
+test_expiry_boundaries(void **state)
+{
+	pol_policy *p = load_good(expiring_doc);
+	const pol_key *pay = pol_find_key(p, "payments");
+	const pol_key *vault = pol_find_key(p, "vault");
+	const pol_client *cl;
+	const pol_expiry *e;
+	time_t end;
+
+	/* dev's own `until` on sign */
+	assert_int_equal(pol_peer_ops(p, pay, 2003, 50, T2030 - 1),
+			 POL_OP_SIGN);
+	assert_false(pol_peer_expired(p, pay, 2003, 50, POL_OP_SIGN,
+				      T2030 - 1, &cl, &e));
+	assert_null(cl);
+	assert_null(e);
+	assert_int_equal(pol_peer_ops(p, pay, 2003, 50, T2030), 0);
+	assert_true(pol_peer_expired(p, pay, 2003, 50, POL_OP_SIGN, T2030, &cl,
+				     &e));
+	assert_string_equal(cl->name, "dev");
+	assert_int_equal(e->until, T2030);
+	assert_int_equal(e->engagement, POL_NONE);
+	assert_int_equal(pol_peer_ops(p, pay, 2003, 50, T2030 + 1), 0);
+	assert_true(pol_peer_expired(p, pay, 2003, 50, POL_OP_SIGN, T2030 + 1,
+				     &cl, &e));
+	/* an op dev never held is not expired, only not granted */
+	assert_false(pol_peer_expired(p, pay, 2003, 50, POL_OP_VERIFY,
+				      T2030 + 1, &cl, &e));
+	/* dev is still a client: only the grant ended */
+	assert_true(pol_peer_known(p, 2003, 50, T2030 + 1));
+
+	/* uid and gid entries: the union of the unexpired ones */
+	assert_int_equal(pol_peer_ops(p, pay, 2003, 100, T2030 - 1),
+			 POL_OP_SIGN | POL_OP_VERIFY);
+	assert_int_equal(pol_peer_ops(p, pay, 2003, 100, T2030),
+			 POL_OP_VERIFY);
+	assert_true(pol_peer_expired(p, pay, 2003, 100, POL_OP_SIGN, T2030,
+				     &cl, &e));
+	assert_int_equal(pol_peer_ops(p, pay, 2003, 100, T2030 + 100 * DAY),
+			 POL_OP_VERIFY);
+
+	/* an engagement ends a grant through its client */
+	end = T2030 + 9 * DAY;
+	assert_int_equal(pol_peer_ops(p, pay, 2002, 50, end - 1),
+			 POL_OP_VERIFY | POL_OP_PUBLIC_KEY);
+	assert_true(pol_peer_known(p, 2002, 50, end - 1));
+	assert_int_equal(pol_peer_ops(p, pay, 2002, 50, end), 0);
+	assert_true(pol_peer_expired(p, pay, 2002, 50, POL_OP_PUBLIC_KEY, end,
+				     &cl, &e));
+	assert_string_equal(cl->name, "auditor");
+	assert_int_equal(e->engagement, 0);
+	assert_int_equal(pol_peer_ops(p, pay, 2002, 50, end + 1), 0);
+
+	/* ... and directly */
+	end = T2030 + DAY - 3600;
+	assert_int_equal(pol_peer_ops(p, vault, 2003, 50, end - 1),
+			 POL_OP_WRAP | POL_OP_UNWRAP);
+	assert_int_equal(pol_peer_ops(p, vault, 2003, 50, end), 0);
+	assert_true(pol_peer_expired(p, vault, 2003, 50, POL_OP_UNWRAP, end,
+				     &cl, &e));
+	assert_int_equal(e->engagement, 1);
+	assert_int_equal(pol_peer_ops(p, vault, 2003, 50, end + 1), 0);
+
+	/* a whole client ends: the peer is no longer known */
+	end = T2030 + 4 * DAY;
+	assert_true(pol_peer_known(p, 2001, 50, end - 1));
+	assert_int_equal(pol_peer_ops(p, pay, 2001, 50, end - 1),
+			 POL_OP_SIGN | POL_OP_VERIFY);
+	assert_false(pol_peer_expired(p, NULL, 2001, 50, 0, end - 1, &cl, &e));
+	assert_false(pol_peer_known(p, 2001, 50, end));
+	assert_int_equal(pol_peer_ops(p, pay, 2001, 50, end), 0);
+	assert_true(pol_peer_expired(p, NULL, 2001, 50, 0, end, &cl, &e));
+	assert_string_equal(cl->name, "contractor");
+	assert_int_equal(e->until, end);
+	assert_false(pol_peer_known(p, 2001, 50, end + 1));
+	/* the same person through a group entry keeps what that grants */
+	assert_true(pol_peer_known(p, 2001, 100, end));
+	assert_int_equal(pol_peer_ops(p, vault, 2001, 100, end - 1),
+			 POL_OP_WRAP);
+	assert_int_equal(pol_peer_ops(p, pay, 2001, 100, end), POL_OP_VERIFY);
+
+	/* several ended grants: the one that ended last is named */
+	assert_true(pol_peer_expired(p, vault, 2003, 100, POL_OP_WRAP,
+				     T2030 + 2 * DAY, &cl, &e));
+	assert_string_equal(cl->name, "staff");
+	assert_int_equal(e->until, T2030 + 2 * DAY);
+	assert_int_equal(pol_peer_ops(p, vault, 2003, 100, T2030 + 2 * DAY - 1),
+			 POL_OP_WRAP);
+
+	/* a stranger has nothing, now or ever */
+	assert_false(pol_peer_expired(p, pay, 4242, 4242, POL_OP_SIGN,
+				      T2030 + 100 * DAY, &cl, &e));
+	assert_false(pol_peer_expired(p, NULL, 4242, 4242, 0,
+				      T2030 + 100 * DAY, &cl, &e));
+	assert_false(pol_peer_expired(NULL, NULL, 0, 0, 0, 0, &cl, &e));
+	pol_free(p);
 }
 
 /* Shared pieces of the bad documents: HDR is line 1, TOK lines 2-6. */
@@ -660,6 +952,61 @@ static const struct bad bad_docs[] = {
 	      KEY("aes-256"), 8, 10, "is not 1 to 33 bytes in hex" },
 	{ HDR TOK "    reader: r\n    reader: s\n" KEY("aes-256"), 8, 5,
 	  "duplicate key \"reader\" in token" },
+	/* expiry: times, engagements, the map form of a grant */
+	{ HDR TOK CLI KEY("aes-256")
+	      "    allow:\n      c: {ops: [wrap], until: 2030-01-01}\n", 15, 31,
+	  "key \"k\": until: \"2030-01-01\" is not an RFC 3339 time: not of "
+	  "the form YYYY-MM-DDTHH:MM:SSZ" },
+	{ HDR TOK CLI KEY("aes-256")
+	      "    allow:\n      c:\n        ops: [wrap]\n"
+	      "        until: 2030-01-01T00:00:00-00:00\n", 17, 16,
+	  "-00:00 means an unknown offset" },
+	{ HDR TOK "clients:\n  - name: c\n    uid: 1\n"
+	      "    until: 2030-01-01T00:00:00\n" KEY("aes-256"), 10, 12,
+	  "client \"c\": until: \"2030-01-01T00:00:00\" is not an RFC 3339 "
+	  "time: no time zone" },
+	{ HDR TOK "clients:\n  - name: c\n    uid: 1\n"
+	      "    until: 2030-02-30T00:00:00Z\n" KEY("aes-256"), 10, 12,
+	  "no such day in that month" },
+	{ HDR TOK "engagements:\n  - name: e\n    until: 2030-01-01 00:00:00Z\n"
+	      KEY("aes-256"), 9, 12,
+	  "engagement \"e\": until: \"2030-01-01 00:00:00Z\" is not an RFC "
+	  "3339 time: date and time must be joined by T" },
+	{ HDR TOK "engagements:\n  - name: e\n    until: 2030-06-30T23:59:60Z\n"
+	      KEY("aes-256"), 9, 12, "leap second 60 cannot be represented" },
+	{ HDR TOK "engagements:\n  - name: e\n    until: [2030]\n"
+	      KEY("aes-256"), 9, 12, "until: expected a scalar, found a sequence" },
+	{ HDR TOK "engagements:\n  - name: e\n    description: x\n"
+	      KEY("aes-256"), 8, 5, "engagement \"e\": missing field \"until\"" },
+	{ HDR TOK "engagements:\n  - name: e\n    ends: x\n" KEY("aes-256"), 9,
+	  5, "unknown field \"ends\" in engagement" },
+	{ HDR TOK "engagements: {name: e}\n" KEY("aes-256"), 7, 14,
+	  "engagements: expected a sequence, found a mapping" },
+	{ HDR TOK "engagements:\n  - {name: e, until: 2030-01-01T00:00:00Z}\n"
+	      "  - {name: e, until: 2031-01-01T00:00:00Z}\n" KEY("aes-256"), 9,
+	  12, "duplicate engagement name \"e\" (first at line 8)" },
+	{ HDR TOK "clients:\n  - {name: c, uid: 1, engagement: nope}\n"
+	      KEY("aes-256"), 8, 35,
+	  "client \"c\": unknown engagement \"nope\"" },
+	{ HDR TOK "engagements:\n  - {name: e, until: 2030-01-01T00:00:00Z}\n"
+	      CLI KEY("aes-256") "    allow:\n      c: {ops: [wrap], "
+	      "until: 2030-01-01T00:00:00Z, engagement: e}\n", 17, 65,
+	  "key \"k\": until and engagement are exclusive" },
+	{ HDR TOK CLI KEY("aes-256")
+	      "    allow:\n      c: {until: 2030-01-01T00:00:00Z}\n", 15, 10,
+	  "key \"k\": missing field \"ops\"" },
+	{ HDR TOK CLI KEY("aes-256") "    allow:\n      c: {ops: [wrap], "
+	      "till: 2030-01-01T00:00:00Z}\n", 15, 24,
+	  "unknown field \"till\" in grant" },
+	{ HDR TOK CLI KEY("aes-256") "    allow:\n      c: {ops: wrap}\n", 15,
+	  16, "operations: expected a sequence, found a scalar" },
+	{ HDR TOK CLI KEY("aes-256") "    allow:\n      c: {ops: []}\n", 15,
+	  16, "empty operation list for client \"c\"" },
+	{ HDR TOK CLI KEY("aes-256") "    allow:\n      c: {ops: [sign]}\n",
+	  15, 17, "operation \"sign\" does not fit aes-256 keys" },
+	{ HDR TOK CLI KEY("aes-256")
+	      "    allow:\n      c: {ops: [wrap], engagement: nope}\n", 15, 36,
+	  "key \"k\": unknown engagement \"nope\"" },
 };
 
 /* reader and atr: absent by default; the exact name; the ATR as bytes. */
@@ -788,16 +1135,16 @@ test_oversized(void **state)
 }
 
 static void
-test_truncated(void **state)
+truncate_each(const char *doc)
 {
-	size_t len = strlen(good_doc), i, ok = 0;
+	size_t len = strlen(doc), i, ok = 0;
 	char err[512];
 	pol_policy *p;
 	ct_err r;
 
 	for (i = 0; i < len; i++) {
 		err[0] = '\0';
-		r = load("trunc.yaml", good_doc, i, &p, err, sizeof(err));
+		r = load("trunc.yaml", doc, i, &p, err, sizeof(err));
 		if (r == CT_OK) {
 			assert_non_null(p);
 			pol_free(p);
@@ -812,6 +1159,13 @@ test_truncated(void **state)
 	}
 	/* cuts after a complete last key load; most cuts do not */
 	assert_true(ok > 0 && ok < len / 2);
+}
+
+static void
+test_truncated(void **state)
+{
+	truncate_each(good_doc);
+	truncate_each(expiring_doc);
 }
 
 #ifndef WITH_ASAN
@@ -874,6 +1228,10 @@ test_alloc_failures(void **state)
 	in_use = mallinfo2().uordblks;
 	assert_int_equal(fail_each_allocation(copy, len, &nomem), n);
 	assert_int_equal(mallinfo2().uordblks, in_use);
+	free(copy);
+	/* engagements and grants that end */
+	assert_non_null(copy = strdup(expiring_doc));
+	assert_true(fail_each_allocation(copy, strlen(copy), &nomem) > 20);
 	free(copy);
 }
 #else
@@ -992,6 +1350,9 @@ main(void)
 		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_user_group_root),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_time_parse),
+		cmocka_unit_test(test_expiring_parse),
+		cmocka_unit_test(test_expiry_boundaries),
 		cmocka_unit_test(test_bad_documents),
 		cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_oversized),
