@@ -18,7 +18,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "custodian/ct_audit.h"
+#include "custodian/ct_auditcli.h"
 #include "custodian/ct_blob.h"
 #include "custodian/ct_keys.h"
 #include "custodian/ct_proto.h"
@@ -61,7 +61,7 @@ usage(void)
 	    "  rewrap BLOB [-c CONTEXT]                      print the blob under the current version\n"
 	    "  list | status\n"
 	    "  keygen KEY -p POLICY                          create the next version on the token\n"
-	    "  audit verify FILE                             check the audit log's hash chain\n"
+	    "  audit verify|checkpoint-export|query|summary  read audit logs (audit -h)\n"
 	    "The socket is -s, else $CUSTODIAN_SOCKET, else " DEFAULT_SOCKET ".\n"
 	    "A reply is awaited $CUSTODIAN_TIMEOUT seconds (default 30).\n"
 	    "Messages and plaintexts are read from -i FILE or standard input.\n");
@@ -483,26 +483,6 @@ cmd_keygen(const opts *o)
 	return 0;
 }
 
-static int
-cmd_audit(const opts *o)
-{
-	ct_audit_report rep;
-	ct_err r;
-
-	if (o->n_args != 2 || strcmp(o->args[0], "verify") != 0)
-		usage();
-	r = ct_audit_verify(o->args[1], &rep);
-	if (r == CT_OK) {
-		printf("%s: chain intact, %llu lines\n", o->args[1],
-		    (unsigned long long)rep.lines);
-		return 0;
-	}
-	if (r == CT_ERR_AUDIT)
-		die(EXIT_REFUSED, "%s:%llu: %s", o->args[1],
-		    (unsigned long long)rep.bad_line, rep.reason);
-	die(EXIT_REFUSED, "%s: %s", o->args[1], ct_strerror(r));
-}
-
 static const struct {
 	const char *name;
 	int (*fn)(const opts *);
@@ -511,7 +491,7 @@ static const struct {
 	{ "public-key", cmd_public_key }, { "wrap", cmd_wrap },
 	{ "unwrap", cmd_unwrap }, { "datakey", cmd_datakey },
 	{ "rewrap", cmd_rewrap }, { "list", cmd_list }, { "status", cmd_status },
-	{ "keygen", cmd_keygen }, { "audit", cmd_audit },
+	{ "keygen", cmd_keygen },
 };
 
 int
@@ -543,6 +523,8 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
+	if (strcmp(cmd, "audit") == 0)
+		return ct_audit_cli(argc, argv);
 	optind = 0; /* 0: GNU getopt re-initialises (the first scan used "+") */
 	while ((ch = getopt(argc, argv, "v:i:d:c:p:b")) != -1) {
 		switch (ch) {
