@@ -984,6 +984,7 @@ ct_server_run(const ct_server_opts *opts)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &sv->now);
 	sv->started = sv->now.tv_sec;
+	sv->cp_time = sv->now.tv_sec;
 	ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 	ev = json_pack("{s:s, s:s, s:s}", "event", "start", "policy",
 	    sv->pol->path, "policy_digest", digest);
