@@ -94,11 +94,9 @@ fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("custodianctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ct_vmsg("custodianctl", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_FOUND;
 }
 
@@ -151,29 +149,61 @@ set_client(struct args *a, const char *s)
 	return 0;
 }
 
+/* Where an option that takes a string keeps it; NULL for the others. */
+static const char **
+string_slot(struct args *a, int opt)
+{
+	switch (opt) {
+	case O_KEY: /* a key name to match; for verify and export a PEM file */
+		return a->cmd & (QUERY | SUMMARY) ? &a->filter.key : NULL;
+	case O_CHECKPOINTS:
+		return &a->walk.checkpoints;
+	case O_OP:
+		return &a->filter.op;
+	case O_RESULT:
+		return &a->filter.result;
+	case O_REQUEST_ID:
+		return &a->filter.request_id;
+	case O_OUTPUT:
+		return &a->output;
+	}
+	return NULL;
+}
+
+/* Where a flag is kept; NULL for the options with an argument. */
+static bool *
+flag_slot(struct args *a, int opt)
+{
+	switch (opt) {
+	case O_LIVE:
+		return &a->walk.live;
+	case O_UNVERIFIED:
+		return &a->walk.keep_going;
+	case O_TABLE:
+		return &a->table;
+	}
+	return NULL;
+}
+
 static int
 set_option(struct args *a, int opt, const char *arg)
 {
+	const char **str = string_slot(a, opt);
+	bool *flag = flag_slot(a, opt);
 	char *end;
 	unsigned long v;
 
+	if (str != NULL || flag != NULL) {
+		if (str != NULL)
+			*str = arg;
+		else
+			*flag = true;
+		return 0;
+	}
 	switch (opt) {
 	case O_KEY:
-		if (a->cmd & (VERIFY | EXPORT))
-			return add_key(a, arg);
-		a->filter.key = arg;
-		return 0;
 	case O_VERIFY_KEY:
 		return add_key(a, arg);
-	case O_CHECKPOINTS:
-		a->walk.checkpoints = arg;
-		return 0;
-	case O_LIVE:
-		a->walk.live = true;
-		return 0;
-	case O_UNVERIFIED:
-		a->walk.keep_going = true;
-		return 0;
 	case O_SINCE:
 	case O_UNTIL:
 		if (ct_auditq_time(arg, time(NULL), opt == O_SINCE ?
@@ -190,21 +220,6 @@ set_option(struct args *a, int opt, const char *arg)
 		return 0;
 	case O_CLIENT:
 		return set_client(a, arg);
-	case O_OP:
-		a->filter.op = arg;
-		return 0;
-	case O_RESULT:
-		a->filter.result = arg;
-		return 0;
-	case O_REQUEST_ID:
-		a->filter.request_id = arg;
-		return 0;
-	case O_TABLE:
-		a->table = true;
-		return 0;
-	case O_OUTPUT:
-		a->output = arg;
-		return 0;
 	}
 	return usage();
 }

@@ -73,11 +73,9 @@ die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("custodianctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ct_vmsg("custodianctl", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 

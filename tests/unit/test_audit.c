@@ -21,6 +21,7 @@
 #include <openssl/sha.h>
 
 #include "custodian/ct_audit.h"
+#include "tests/unit/audit_fixture.h"
 
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -28,51 +29,6 @@
 static const struct timespec t0 = {
 	.tv_sec = 1795460645, .tv_nsec = 123456789
 };
-
-struct fixture {
-	char dir[64];
-	char path[96];
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (fx == NULL)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_audit.XXXXXX");
-	if (mkdtemp(fx->dir) == NULL) {
-		free(fx);
-		return -1;
-	}
-	snprintf(fx->path, sizeof(fx->path), "%s/audit.log", fx->dir);
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fx = *state;
-	char p[sizeof(fx->dir) + 256 + 2];
-	struct dirent *de;
-	DIR *d;
-
-	if ((d = opendir(fx->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", fx->dir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(fx->dir);
-	free(fx);
-	return 0;
-}
 
 static char *
 slurp(const char *path, size_t *len)
@@ -792,10 +748,23 @@ edit_line(const char *path, size_t n, const char *from, const char *to)
 static void
 test_checkpoint_tampered(void **state)
 {
+	static const struct {
+		const char *from, *to, *reason;
+	} edits[] = {
+		{ "\"head_seq\":2", "\"head_seq\":1",
+		  "checkpoint does not sign the line before it" },
+		{ "\"alg\":\"ecdsa-sha256\"", "\"alg\":\"ecdsa-sha512\"",
+		  "checkpoint: alg missing or unknown" },
+		{ "\"signature\":", "\"signatur3\":",
+		  "signature missing or not base64" },
+		{ "\"version\":1", "\"version\":0",
+		  "checkpoint: key or version missing" },
+		{ "\"head\":", "\"hea_\":", "head_seq or head malformed" },
+	};
 	struct fixture *fx = *state;
 	const char *paths[] = { fx->path };
 	char *good;
-	size_t len;
+	size_t len, i;
 	ct_audit *a;
 
 	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
@@ -807,22 +776,12 @@ test_checkpoint_tampered(void **state)
 	good = slurp(fx->path, &len);
 
 	/* Each field of the last line, changed: it is the one named. */
-	edit_line(fx->path, 3, "\"head_seq\":2", "\"head_seq\":1");
-	assert_walk_bad(paths, 1, NULL, NULL, fx->path, 3,
-	    "checkpoint does not sign the line before it");
-	spit(fx->path, good, len);
-	edit_line(fx->path, 3, "\"alg\":\"ecdsa-sha256\"",
-	    "\"alg\":\"ecdsa-sha512\"");
-	assert_walk_bad(paths, 1, NULL, NULL, fx->path, 3,
-	    "checkpoint: alg missing or unknown");
-	spit(fx->path, good, len);
-	edit_line(fx->path, 3, "\"signature\":", "\"signatur3\":");
-	assert_walk_bad(paths, 1, NULL, NULL, fx->path, 3,
-	    "signature missing or not base64");
-	spit(fx->path, good, len);
-	edit_line(fx->path, 3, "\"version\":1", "\"version\":0");
-	assert_walk_bad(paths, 1, NULL, NULL, fx->path, 3,
-	    "checkpoint: key or version missing");
+	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		spit(fx->path, good, len);
+		edit_line(fx->path, 3, edits[i].from, edits[i].to);
+		assert_walk_bad(paths, 1, NULL, NULL, fx->path, 3,
+		    edits[i].reason);
+	}
 	free(good);
 }
 

@@ -2,7 +2,6 @@
  * table and the summary, on logs written with ct_audit. */
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,53 +15,10 @@
 #include <cmocka.h>
 
 #include "custodian/ct_auditq.h"
+#include "tests/unit/audit_fixture.h"
 
 /* 2026-11-23T19:04:05.123Z */
 static const time_t T0 = 1795460645;
-
-struct fixture {
-	char dir[64];
-	char path[96];
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (fx == NULL)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_auditq.XXXXXX");
-	if (mkdtemp(fx->dir) == NULL) {
-		free(fx);
-		return -1;
-	}
-	snprintf(fx->path, sizeof(fx->path), "%s/audit.log", fx->dir);
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fx = *state;
-	char p[sizeof(fx->dir) + 256 + 2];
-	struct dirent *de;
-	DIR *d;
-
-	if ((d = opendir(fx->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", fx->dir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(fx->dir);
-	free(fx);
-	return 0;
-}
 
 static void
 test_time(void **state)
