@@ -935,7 +935,7 @@ teardown(server *sv)
 	if (sv->audit != NULL) {
 		ev = json_pack("{s:s}", "event", "stop");
 		/* The log ends signed: a checkpoint covers the stop line. */
-		if (audit_event(sv, ev) == CT_OK && sv->ks != NULL)
+		if (audit_event(sv, ev) == CT_OK)
 			maybe_checkpoint(sv, true);
 		if (ct_audit_commit(sv->audit) != CT_OK)
 			fprintf(stderr, "custodiand: audit: stop event not written\n");
