@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/sha.h>
 
 #include "custodian/ct_audit.h"
@@ -25,10 +27,15 @@
 /* verify must always have room for one whole line plus its newline. */
 _Static_assert(VERIFY_BUF > CT_AUDIT_LINE_MAX + 1, "verify buffer too small");
 
+/* The statement a checkpoint signs, before hashing (docs/audit.md). */
+#define CP_STATEMENT "custodian audit checkpoint v1\n%" PRIu64 "\n%s\n"
+
 struct ct_audit {
+	char *path;
 	int fd;			/* O_WRONLY | O_APPEND */
 	int broken;		/* could not cut back a failed commit */
 	off_t size;		/* committed length of the file */
+	uint64_t first_seq;	/* seq of the file's first line, 0 if empty */
 	uint64_t seq;		/* committed chain state ... */
 	unsigned char hash[HASH_LEN];
 	uint64_t pend_seq;	/* ... and the state after the pending lines */
@@ -72,12 +79,14 @@ line_hash(const char *line, size_t len, unsigned char hash[HASH_LEN])
 }
 
 /*
- * Checks the fields every audit line carries and returns its seq and prev.
- * On failure says why in `why`.  Used by open (last line) and verify.
+ * Checks the fields every audit line carries and returns its seq and prev,
+ * and the object in *objp unless objp is NULL.  On failure says why in
+ * `why`.  Used by open (first and last line), walks and exports.
  */
 static int
 parse_line(const char *line, size_t len, uint64_t *seq,
-	   unsigned char prev[HASH_LEN], char *why, size_t whylen)
+	   unsigned char prev[HASH_LEN], json_t **objp, char *why,
+	   size_t whylen)
 {
 	json_t *obj = NULL, *v;
 	json_error_t jerr;
@@ -109,6 +118,10 @@ parse_line(const char *line, size_t len, uint64_t *seq,
 		goto out;
 	}
 	r = 0;
+	if (objp != NULL) {
+		*objp = obj;
+		obj = NULL;
+	}
  out:
 	json_decref(obj);
 	return r;
@@ -148,15 +161,17 @@ write_full(int fd, const char *buf, size_t len)
 }
 
 /*
- * Reads the last line of a non-empty log of `size` bytes to continue its
- * chain.  Only the tail is read: the line, its newline and the newline
- * before it.  A log that does not end in '\n' is refused, not repaired.
+ * Reads the first or the last line of a non-empty log of `size` bytes:
+ * its seq, and the hash of the last line to continue the chain.  Only
+ * one line's worth is read; for the last, the line, its newline and the
+ * newline before it.  A log that does not end in '\n' is refused, not
+ * repaired.
  */
 static ct_err
-read_last_line(const char *path, off_t size, uint64_t *seq,
-	       unsigned char hash[HASH_LEN])
+read_end_line(const char *path, off_t size, bool last, uint64_t *seq,
+	      unsigned char hash[HASH_LEN])
 {
-	char *buf = NULL, *line;
+	char *buf = NULL, *line, *nl;
 	char why[160];
 	unsigned char prev[HASH_LEN];
 	size_t want, len;
@@ -170,19 +185,26 @@ read_last_line(const char *path, off_t size, uint64_t *seq,
 		goto out;
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    pread_full(fd, buf, want, size - (off_t)want) != 0)
+	    pread_full(fd, buf, want, last ? size - (off_t)want : 0) != 0)
 		goto out;
 	r = CT_ERR_AUDIT;
-	if (buf[want - 1] != '\n')
-		goto out;
-	if ((line = memrchr(buf, '\n', want - 1)) != NULL)
-		line++;
-	else if ((off_t)want == size)
+	if (!last) {
+		if ((nl = memchr(buf, '\n', want)) == NULL)
+			goto out;
 		line = buf;
-	else
-		goto out; /* longer than any line we write */
-	len = (size_t)(buf + want - 1 - line);
-	if (parse_line(line, len, seq, prev, why, sizeof(why)) != 0 ||
+		len = (size_t)(nl - buf);
+	} else {
+		if (buf[want - 1] != '\n')
+			goto out;
+		if ((line = memrchr(buf, '\n', want - 1)) != NULL)
+			line++;
+		else if ((off_t)want == size)
+			line = buf;
+		else
+			goto out; /* longer than any line we write */
+		len = (size_t)(buf + want - 1 - line);
+	}
+	if (parse_line(line, len, seq, prev, NULL, why, sizeof(why)) != 0 ||
 	    line_hash(line, len, hash) != 0)
 		goto out;
 	r = CT_OK;
@@ -193,16 +215,56 @@ read_last_line(const char *path, off_t size, uint64_t *seq,
 	return r;
 }
 
+/* "<path>.<seq, 20 digits>": the name a file whose first line has this
+ * seq takes when it is rotated away; the names sort in chain order. */
+static char *
+archive_name(const char *path, uint64_t first_seq)
+{
+	char *s;
+
+	return asprintf(&s, "%s.%020" PRIu64, path, first_seq) < 0 ? NULL : s;
+}
+
+/*
+ * A rotation that crashed after linking the file to its archive name but
+ * before renaming the new file in left the active file under two names.
+ * Drop the second one, so the archive names never show a file twice.
+ */
+static ct_err
+drop_stale_archive(ct_audit *a)
+{
+	struct stat st, ast;
+	char *arch;
+	ct_err r = CT_OK;
+
+	if (a->first_seq == 0)
+		return CT_OK;
+	if ((arch = archive_name(a->path, a->first_seq)) == NULL)
+		return CT_ERR_NOMEM;
+	if (fstat(a->fd, &st) == 0 && lstat(arch, &ast) == 0 &&
+	    st.st_dev == ast.st_dev && st.st_ino == ast.st_ino &&
+	    (unlink(arch) != 0 || (r = ct_sync_parent_dir(a->path)) != CT_OK))
+		r = CT_ERR_IO;
+	free(arch);
+	return r;
+}
+
 ct_err
 ct_audit_open(const char *path, ct_audit **out)
 {
 	ct_audit *a = NULL;
+	unsigned char first_hash[HASH_LEN];
 	struct stat st;
 	int created = 0;
 	ct_err r = CT_ERR_IO;
 
 	*out = NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		r = CT_ERR_NOMEM;
+		goto out;
+	}
+	a->fd = -1;
+	if ((a->path = strdup(path)) == NULL) {
 		r = CT_ERR_NOMEM;
 		goto out;
 	}
@@ -223,7 +285,11 @@ ct_audit_open(const char *path, ct_audit **out)
 	if (created && (r = ct_sync_parent_dir(path)) != CT_OK)
 		goto out;
 	if (st.st_size > 0 &&
-	    (r = read_last_line(path, st.st_size, &a->seq, a->hash)) != CT_OK)
+	    ((r = read_end_line(path, st.st_size, true, &a->seq,
+	    a->hash)) != CT_OK ||
+	    (r = read_end_line(path, st.st_size, false, &a->first_seq,
+	    first_hash)) != CT_OK ||
+	    (r = drop_stale_archive(a)) != CT_OK))
 		goto out;
 	a->size = st.st_size;
 	a->pend_seq = a->seq;
@@ -244,6 +310,7 @@ ct_audit_close(ct_audit *a)
 	if (a->fd != -1)
 		close(a->fd);
 	free(a->pend);
+	free(a->path);
 	free(a);
 }
 
@@ -374,6 +441,8 @@ ct_audit_commit(ct_audit *a)
 		drop_pending(a);
 		return CT_ERR_AUDIT;
 	}
+	if (a->size == 0)
+		a->first_seq = a->seq + 1;
 	a->size += (off_t)a->pend_len;
 	a->seq = a->pend_seq;
 	memcpy(a->hash, a->pend_hash, HASH_LEN);
@@ -392,6 +461,276 @@ ct_audit_seq(const ct_audit *a)
 {
 	return a->seq;
 }
+
+uint64_t
+ct_audit_size(const ct_audit *a)
+{
+	return (uint64_t)a->size;
+}
+
+/* ---- checkpoints ---- */
+
+/* What a checkpoint says: the head it signs, and the signature. */
+struct cp {
+	uint64_t head_seq;
+	unsigned char head[HASH_LEN];
+	const EVP_MD *md;
+	unsigned char sig[CT_AUDIT_SIG_MAX];
+	size_t sig_len;
+};
+
+static const char *
+cp_alg_name(bool sha384)
+{
+	return sha384 ? "ecdsa-sha384" : "ecdsa-sha256";
+}
+
+/* The digest of the statement "custodian audit checkpoint v1\n<seq>\n<hex
+ * head>\n": the same bytes for the signer and every verifier. */
+static int
+cp_digest(uint64_t head_seq, const unsigned char head[HASH_LEN],
+	  const EVP_MD *md, unsigned char *out, unsigned int *outlen)
+{
+	char hex[HEX_LEN + 1], stmt[128];
+	int n;
+
+	ct_hex(head, HASH_LEN, hex);
+	n = snprintf(stmt, sizeof(stmt), CP_STATEMENT, head_seq, hex);
+	if (n < 0 || (size_t)n >= sizeof(stmt))
+		return -1;
+	return EVP_Digest(stmt, (size_t)n, out, outlen, md, NULL) == 1 ? 0 : -1;
+}
+
+/* The fields of a checkpoint (a line, or the one a rotate line carries). */
+static int
+cp_parse(const json_t *o, struct cp *cp, char *why, size_t whylen)
+{
+	const char *alg = json_string_value(json_object_get(o, "alg"));
+	const char *sig = json_string_value(json_object_get(o, "signature"));
+	const json_t *hs = json_object_get(o, "head_seq");
+	const json_t *ver = json_object_get(o, "version");
+	uint8_t *raw = NULL;
+	size_t len;
+
+	memset(cp, 0, sizeof(*cp));
+	if (!json_is_string(json_object_get(o, "key")) ||
+	    !json_is_integer(ver) || json_integer_value(ver) < 1) {
+		snprintf(why, whylen, "checkpoint: key or version missing");
+		return -1;
+	}
+	if (alg != NULL && strcmp(alg, cp_alg_name(false)) == 0)
+		cp->md = EVP_sha256();
+	else if (alg != NULL && strcmp(alg, cp_alg_name(true)) == 0)
+		cp->md = EVP_sha384();
+	else {
+		snprintf(why, whylen, "checkpoint: alg missing or unknown");
+		return -1;
+	}
+	if (!json_is_integer(hs) || json_integer_value(hs) < 1 ||
+	    hex_decode(json_string_value(json_object_get(o, "head")),
+	    cp->head) != 0) {
+		snprintf(why, whylen, "checkpoint: head_seq or head malformed");
+		return -1;
+	}
+	cp->head_seq = (uint64_t)json_integer_value(hs);
+	if (sig == NULL || ct_b64_decode(sig, strlen(sig), CT_AUDIT_SIG_MAX,
+	    &raw, &len) != CT_OK) {
+		snprintf(why, whylen, "checkpoint: signature missing or not "
+		    "base64");
+		return -1;
+	}
+	memcpy(cp->sig, raw, len);
+	cp->sig_len = len;
+	free(raw);
+	return 0;
+}
+
+/* Does any of the keys verify the checkpoint's signature? */
+static bool
+cp_signed(const struct cp *cp, EVP_PKEY *const *keys, size_t n)
+{
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	unsigned int dlen;
+	EVP_PKEY_CTX *ctx;
+	bool ok = false;
+	size_t i;
+
+	if (cp_digest(cp->head_seq, cp->head, cp->md, dg, &dlen) != 0)
+		return false;
+	for (i = 0; i < n && !ok; i++) {
+		if ((ctx = EVP_PKEY_CTX_new(keys[i], NULL)) == NULL)
+			continue;
+		ok = EVP_PKEY_verify_init(ctx) == 1 &&
+		    EVP_PKEY_verify(ctx, cp->sig, cp->sig_len, dg, dlen) == 1;
+		EVP_PKEY_CTX_free(ctx);
+	}
+	ERR_clear_error(); /* a bad signature is a finding, not an error */
+	return ok;
+}
+
+/*
+ * Signs the pending head and builds the checkpoint event (*cp_out) or,
+ * when the signer fails, a checkpoint_failed event (*ev_out is the line
+ * to append either way).  *cp_out is NULL when signing failed.
+ */
+static ct_err
+cp_event(const ct_audit *a, const ct_audit_signer *s, json_t **ev_out,
+	 json_t **cp_out, ct_err *sign_err)
+{
+	unsigned char dg[EVP_MAX_MD_SIZE], sig[CT_AUDIT_SIG_MAX];
+	char hex[HEX_LEN + 1], why[160] = "", *b64 = NULL;
+	size_t siglen = sizeof(sig);
+	unsigned int dlen;
+	json_t *ev = NULL;
+	ct_err r;
+
+	*ev_out = *cp_out = NULL;
+	ct_hex(a->pend_hash, HASH_LEN, hex);
+	if (cp_digest(a->pend_seq, a->pend_hash, s->sha384 ? EVP_sha384() :
+	    EVP_sha256(), dg, &dlen) != 0)
+		return CT_ERR_INTERNAL;
+	*sign_err = s->sign(s->arg, dg, dlen, sig, &siglen, why, sizeof(why));
+	if (*sign_err == CT_OK && (siglen == 0 || siglen > sizeof(sig)))
+		*sign_err = CT_ERR_INTERNAL;
+	if (*sign_err == CT_OK) {
+		if ((r = ct_b64_encode(sig, siglen, &b64)) != CT_OK)
+			return r;
+		ev = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s}",
+		    "event", "checkpoint", "key", s->key, "version",
+		    (json_int_t)s->version, "alg", cp_alg_name(s->sha384),
+		    "head_seq", (json_int_t)a->pend_seq, "head", hex,
+		    "signature", b64);
+		free(b64);
+	} else {
+		ev = json_pack("{s:s, s:s, s:I, s:I, s:s}", "event",
+		    "checkpoint_failed", "key", s->key, "version",
+		    (json_int_t)s->version, "head_seq",
+		    (json_int_t)a->pend_seq, "result", ct_err_code(*sign_err));
+		/* The token's words may not be UTF-8: then they are left out. */
+		if (ev != NULL && why[0] != '\0')
+			json_object_set_new(ev, "detail", json_string(why));
+	}
+	if (ev == NULL)
+		return CT_ERR_NOMEM;
+	if (*sign_err == CT_OK) {
+		/* The rotate line carries the checkpoint without "event". */
+		if ((*cp_out = json_deep_copy(ev)) == NULL ||
+		    json_object_del(*cp_out, "event") != 0) {
+			json_decref(*cp_out);
+			*cp_out = NULL;
+			json_decref(ev);
+			return CT_ERR_NOMEM;
+		}
+	}
+	*ev_out = ev;
+	return CT_OK;
+}
+
+ct_err
+ct_audit_checkpoint(ct_audit *a, const ct_audit_signer *s,
+		    const struct timespec *now, ct_err *sign_err)
+{
+	json_t *ev = NULL, *cp = NULL;
+	ct_err r;
+
+	*sign_err = CT_OK;
+	if (a->broken)
+		return CT_ERR_AUDIT;
+	if (a->pend_seq == 0)
+		return CT_OK;
+	if ((r = cp_event(a, s, &ev, &cp, sign_err)) == CT_OK)
+		r = ct_audit_append(a, ev, now);
+	json_decref(ev);
+	json_decref(cp);
+	return r;
+}
+
+ct_err
+ct_audit_rotate(ct_audit *a, const ct_audit_signer *s,
+		const struct timespec *now, char *archived, size_t archived_len)
+{
+	char *tmp = NULL, *arch = NULL, *base;
+	json_t *ev = NULL, *sealed = NULL, *cp = NULL;
+	int nfd = -1, linked = 0;
+	ct_err r, sign_err;
+
+	if (archived_len > 0)
+		archived[0] = '\0';
+	if (a->broken)
+		return CT_ERR_AUDIT;
+	if (a->pend_len != 0 || a->size == 0 || a->first_seq == 0)
+		return CT_ERR_INTERNAL;
+	/* Seal the old file: its last line is a checkpoint. */
+	if (s != NULL &&
+	    ((r = cp_event(a, s, &sealed, &cp, &sign_err)) != CT_OK ||
+	    (r = ct_audit_append(a, sealed, now)) != CT_OK ||
+	    (r = ct_audit_commit(a)) != CT_OK))
+		goto out;
+	r = CT_ERR_NOMEM;
+	if (asprintf(&tmp, "%s.new", a->path) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	if ((arch = archive_name(a->path, a->first_seq)) == NULL)
+		goto out;
+	base = strrchr(arch, '/') != NULL ? strrchr(arch, '/') + 1 : arch;
+	if ((ev = json_pack("{s:s, s:s}", "event", "rotate", "previous_file",
+	    base)) == NULL ||
+	    (cp != NULL && json_object_set(ev, "checkpoint", cp) != 0))
+		goto out;
+	r = CT_ERR_IO;
+	/* A leftover of a crashed rotation never was the active file. */
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		goto out;
+	if ((nfd = open(tmp, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		goto out;
+	if (flock(nfd, LOCK_EX | LOCK_NB) != 0 ||
+	    (r = ct_audit_append(a, ev, now)) != CT_OK)
+		goto fail;
+	r = CT_ERR_IO;
+	/* The new file is complete on disk before any name points to it. */
+	if (write_full(nfd, a->pend, a->pend_len) != 0 || fsync(nfd) != 0)
+		goto fail;
+	/* The old file keeps a name throughout: first a second one. */
+	if (link(a->path, arch) != 0)
+		goto fail;
+	linked = 1;
+	if (rename(tmp, a->path) != 0)
+		goto fail;
+	close(a->fd);
+	a->fd = nfd;
+	nfd = -1;
+	a->first_seq = a->seq + 1;
+	a->size = (off_t)a->pend_len;
+	a->seq = a->pend_seq;
+	memcpy(a->hash, a->pend_hash, HASH_LEN);
+	drop_pending(a);
+	/* Lines must not go into a file whose name may not survive a crash. */
+	if (ct_sync_parent_dir(a->path) != CT_OK) {
+		a->broken = 1;
+		r = CT_ERR_AUDIT;
+		goto out;
+	}
+	snprintf(archived, archived_len, "%s", arch);
+	r = CT_OK;
+	goto out;
+ fail:
+	drop_pending(a);
+	close(nfd);
+	unlink(tmp);
+	if (linked)
+		unlink(arch);
+ out:
+	json_decref(ev);
+	json_decref(sealed);
+	json_decref(cp);
+	free(tmp);
+	free(arch);
+	return r;
+}
+
+/* ---- reading ---- */
 
 enum next_line { LINE_OK, LINE_EOF, LINE_IO, LINE_LONG, LINE_TORN };
 
@@ -432,78 +771,428 @@ next_line(struct reader *rd, const char **line, size_t *len)
 	}
 }
 
-ct_err
-ct_audit_verify(const char *path, ct_audit_report *rep)
-{
-	struct reader rd = { .fd = -1 };
-	unsigned char hash[HASH_LEN] = { 0 }, prev[HASH_LEN];
-	const char *line;
-	size_t len;
-	uint64_t seq, lineno, last_seq = 0;
-	ct_err r = CT_ERR_IO;
+/* An exported checkpoint: the line's seq and hash. */
+struct exported {
+	uint64_t seq;
+	unsigned char hash[HASH_LEN];
+	uint64_t line; /* in the export file */
+};
 
-	memset(rep, 0, sizeof(*rep));
-	if ((rd.buf = malloc(VERIFY_BUF)) == NULL) {
-		r = CT_ERR_NOMEM;
-		goto out;
+struct walk {
+	const ct_audit_walk_opts *o;
+	ct_audit_report *rep;
+	struct reader rd;
+	const char *file, *prev_file; /* being read, and the one before */
+	uint64_t lineno;
+	bool started;		/* a line set the chain state */
+	uint64_t last_seq;
+	unsigned char hash[HASH_LEN];
+	bool have_cp;		/* the last checkpoint seen */
+	struct cp cp;
+	struct exported *exp;
+	size_t n_exp, next_exp;
+};
+
+static void problem(struct walk *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record the first problem, at the current file and line. */
+static void
+problem(struct walk *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->rep->bad_line != 0)
+		return;
+	w->rep->bad_file = w->file;
+	w->rep->bad_line = w->lineno > 0 ? w->lineno : 1;
+	va_start(ap, fmt);
+	vsnprintf(w->rep->reason, sizeof(w->rep->reason), fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+event_of(const json_t *obj)
+{
+	const char *ev = json_string_value(json_object_get(obj, "event"));
+
+	return ev != NULL ? ev : "";
+}
+
+/* A checkpoint line: it signs exactly the line before it. */
+static void
+check_checkpoint(struct walk *w, const json_t *obj, uint64_t seq,
+		 const unsigned char prev[HASH_LEN])
+{
+	const ct_audit_walk_opts *o = w->o;
+	struct cp cp;
+	char why[160];
+
+	if (cp_parse(obj, &cp, why, sizeof(why)) != 0) {
+		problem(w, "%s", why);
+		return;
 	}
-	if ((rd.fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		goto out;
-	for (lineno = 1;; lineno++) {
-		switch (next_line(&rd, &line, &len)) {
+	w->cp = cp;
+	w->have_cp = true;
+	if (w->cp.head_seq != seq - 1 ||
+	    CRYPTO_memcmp(w->cp.head, prev, HASH_LEN) != 0) {
+		problem(w, "checkpoint does not sign the line before it");
+		return;
+	}
+	w->rep->checkpoints++;
+	if (o->n_keys > 0) {
+		if (!cp_signed(&w->cp, o->keys, o->n_keys)) {
+			problem(w, "bad checkpoint signature (seq %" PRIu64
+			    "): not made by the audit key", seq);
+			return;
+		}
+		w->rep->signed_seq = w->cp.head_seq;
+	}
+	w->rep->tail_file = NULL;
+	w->rep->tail_line = w->rep->tail_lines = 0;
+}
+
+/* The checkpoint a rotate line carries: the last one of the previous
+ * file, or for the first file read, the signed anchor it starts from. */
+static void
+check_rotate(struct walk *w, const json_t *obj)
+{
+	const json_t *c = json_object_get(obj, "checkpoint");
+	const ct_audit_walk_opts *o = w->o;
+	struct cp cp;
+	char why[160];
+
+	if (!json_is_string(json_object_get(obj, "previous_file"))) {
+		problem(w, "rotate line without previous_file");
+		return;
+	}
+	if (c == NULL)
+		return;
+	if (!json_is_object(c) || cp_parse(c, &cp, why, sizeof(why)) != 0) {
+		problem(w, "rotate line: %s", json_is_object(c) ? why :
+		    "checkpoint is not an object");
+		return;
+	}
+	if (w->have_cp && (cp.head_seq != w->cp.head_seq ||
+	    CRYPTO_memcmp(cp.head, w->cp.head, HASH_LEN) != 0)) {
+		problem(w, "rotate line's checkpoint is not the last checkpoint "
+		    "of %s", w->prev_file);
+		return;
+	}
+	if (o->n_keys > 0 && !cp_signed(&cp, o->keys, o->n_keys)) {
+		problem(w, "bad signature on the rotate line's checkpoint");
+		return;
+	}
+	if (!w->have_cp && o->n_keys > 0)
+		w->rep->signed_seq = cp.head_seq;
+	w->cp = cp;
+	w->have_cp = true;
+}
+
+/* seq and prev: the first line of all starts the chain (seq 1) or
+ * continues it from an earlier file (a rotate line); the first line of
+ * a later file is the rotate line that continues the file before. */
+static void
+check_link(struct walk *w, uint64_t seq, const unsigned char prev[HASH_LEN],
+	   bool rotate)
+{
+	if (!w->started) {
+		if (rotate && seq > 1) {
+			w->last_seq = seq - 1;
+			memcpy(w->hash, prev, HASH_LEN);
+		} else if (seq != 1)
+			problem(w, "first seq is %" PRIu64 ", not 1", seq);
+		else if (CRYPTO_memcmp(prev, w->hash, HASH_LEN) != 0)
+			problem(w, "prev of the first line is not zeros");
+		w->rep->first_seq = seq;
+		return;
+	}
+	if (w->lineno == 1 && !rotate)
+		problem(w, "does not begin with a rotate line: not the file "
+		    "after %s", w->prev_file);
+	else if (w->lineno != 1 && rotate)
+		problem(w, "rotate line inside a file");
+	else if (w->lineno == 1 && seq > w->last_seq + 1)
+		problem(w, "seq %" PRIu64 " follows %" PRIu64 " at the end of "
+		    "%s: a file is missing between them", seq, w->last_seq,
+		    w->prev_file);
+	else if (seq != w->last_seq + 1)
+		problem(w, "seq %" PRIu64 " follows %" PRIu64, seq,
+		    w->last_seq);
+	else if (CRYPTO_memcmp(prev, w->hash, HASH_LEN) != 0) {
+		if (w->lineno == 1)
+			problem(w, "prev hash does not match the last line of "
+			    "%s", w->prev_file);
+		else
+			problem(w, "prev hash does not match line %" PRIu64,
+			    w->lineno - 1);
+	}
+}
+
+/* Compare with the exported checkpoint at this seq, if there is one. */
+static void
+check_exported(struct walk *w, uint64_t seq, const unsigned char h[HASH_LEN])
+{
+	struct exported *e;
+
+	while (w->next_exp < w->n_exp && w->exp[w->next_exp].seq < seq)
+		w->next_exp++; /* before the first file given */
+	for (; w->next_exp < w->n_exp && w->exp[w->next_exp].seq == seq;
+	    w->next_exp++) {
+		e = &w->exp[w->next_exp];
+		if (CRYPTO_memcmp(e->hash, h, HASH_LEN) != 0) {
+			problem(w, "differs from the exported checkpoint "
+			    "(seq %" PRIu64 ", %s:%" PRIu64 "): rewritten",
+			    seq, w->o->checkpoints, e->line);
+			return;
+		}
+		w->rep->exported++;
+	}
+}
+
+/* One line: parse, link, hash, then what its event asks for. */
+static ct_err
+walk_line(struct walk *w, const char *line, size_t len, ct_audit_line_fn fn,
+	  void *arg)
+{
+	unsigned char prev[HASH_LEN], h[HASH_LEN];
+	json_t *obj = NULL;
+	uint64_t seq;
+	const char *ev;
+	bool rotate;
+	char why[160];
+	ct_err r = CT_OK;
+
+	if (line_hash(line, len, h) != 0)
+		return CT_ERR_INTERNAL;
+	if (parse_line(line, len, &seq, prev, &obj, why, sizeof(why)) != 0) {
+		problem(w, "%s", why);
+		/* keep_going: the next line is checked against this one */
+		w->last_seq++;
+		memcpy(w->hash, h, HASH_LEN);
+		w->started = true;
+		return CT_OK;
+	}
+	ev = event_of(obj);
+	rotate = strcmp(ev, "rotate") == 0;
+	check_link(w, seq, prev, rotate);
+	w->started = true;
+	w->last_seq = seq;
+	memcpy(w->hash, h, HASH_LEN);
+	w->rep->last_seq = seq;
+	if (strcmp(ev, "checkpoint") == 0)
+		check_checkpoint(w, obj, seq, prev);
+	else {
+		if (rotate)
+			check_rotate(w, obj);
+		if (w->rep->tail_line == 0) {
+			w->rep->tail_file = w->file;
+			w->rep->tail_line = w->lineno;
+		}
+		w->rep->tail_lines++;
+	}
+	check_exported(w, seq, h);
+	if (fn != NULL && (w->o->keep_going || w->rep->bad_line == 0))
+		r = fn(arg, obj, line, len);
+	json_decref(obj);
+	return r;
+}
+
+static int
+exp_cmp(const void *a, const void *b)
+{
+	const struct exported *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Load exported checkpoints: checkpoint lines, each checked on its own. */
+static ct_err
+load_exported(struct walk *w)
+{
+	const char *line;
+	json_t *obj = NULL;
+	struct exported *e, *grown;
+	unsigned char prev[HASH_LEN];
+	size_t len, cap = 0, i;
+	uint64_t seq;
+	char why[160];
+	ct_err r = CT_OK;
+
+	w->file = w->o->checkpoints;
+	if ((w->rd.fd = open(w->file, O_RDONLY | O_CLOEXEC)) == -1) {
+		w->rep->bad_file = w->file;
+		return CT_ERR_IO;
+	}
+	w->rd.start = w->rd.end = 0;
+	for (w->lineno = 1; w->rep->bad_line == 0; w->lineno++) {
+		switch (next_line(&w->rd, &line, &len)) {
 		case LINE_OK:
 			break;
 		case LINE_EOF:
-			r = CT_OK;
+			goto done;
+		case LINE_IO:
+			w->rep->bad_file = w->file;
+			r = CT_ERR_IO;
+			goto done;
+		default:
+			problem(w, "not a complete line");
+			goto done;
+		}
+		if (parse_line(line, len, &seq, prev, &obj, why,
+		    sizeof(why)) != 0) {
+			problem(w, "%s", why);
+			break;
+		}
+		if (strcmp(event_of(obj), "checkpoint") != 0)
+			problem(w, "not a checkpoint line");
+		else
+			check_checkpoint(w, obj, seq, prev);
+		json_decref(obj);
+		if (w->rep->bad_line != 0)
+			break;
+		if (w->n_exp == cap) {
+			cap = cap ? 2 * cap : 16;
+			if ((grown = reallocarray(w->exp, cap,
+			    sizeof(*w->exp))) == NULL) {
+				r = CT_ERR_NOMEM;
+				goto done;
+			}
+			w->exp = grown;
+		}
+		e = &w->exp[w->n_exp++];
+		e->seq = seq;
+		e->line = w->lineno;
+		if (line_hash(line, len, e->hash) != 0) {
+			r = CT_ERR_INTERNAL;
+			goto done;
+		}
+	}
+ done:
+	close(w->rd.fd);
+	w->rd.fd = -1;
+	if (r == CT_OK && w->rep->bad_line != 0)
+		r = CT_ERR_AUDIT;
+	if (r == CT_OK && w->n_exp > 1) {
+		qsort(w->exp, w->n_exp, sizeof(*w->exp), exp_cmp);
+		for (i = 1; i < w->n_exp; i++)
+			if (w->exp[i].seq == w->exp[i - 1].seq &&
+			    memcmp(w->exp[i].hash, w->exp[i - 1].hash,
+			    HASH_LEN) != 0) {
+				w->lineno = w->exp[i].line;
+				problem(w, "two different checkpoints at seq %"
+				    PRIu64, w->exp[i].seq);
+				r = CT_ERR_AUDIT;
+				break;
+			}
+	}
+	/* Only the log's own lines count below. */
+	w->have_cp = false;
+	w->rep->checkpoints = w->rep->signed_seq = 0;
+	w->rep->tail_file = NULL;
+	w->rep->tail_line = w->rep->tail_lines = 0;
+	return r;
+}
+
+/* Read one file of the chain. */
+static ct_err
+walk_file(struct walk *w, ct_audit_line_fn fn, void *arg)
+{
+	const char *line;
+	size_t len;
+	ct_err r = CT_OK;
+
+	if ((w->rd.fd = open(w->file, O_RDONLY | O_CLOEXEC)) == -1) {
+		w->rep->bad_file = w->file;
+		return CT_ERR_IO;
+	}
+	w->rd.start = w->rd.end = 0;
+	for (w->lineno = 1;; w->lineno++) {
+		if (w->rep->bad_line != 0 && !w->o->keep_going)
+			break;
+		switch (next_line(&w->rd, &line, &len)) {
+		case LINE_OK:
+			break;
+		case LINE_EOF:
+			if (w->lineno == 1 && w->prev_file != NULL)
+				problem(w, "empty file: not the file after %s",
+				    w->prev_file);
 			goto out;
 		case LINE_IO:
+			w->rep->bad_file = w->file;
 			r = CT_ERR_IO;
 			goto out;
 		case LINE_LONG:
-			snprintf(rep->reason, sizeof(rep->reason),
-			    "line too long");
-			goto bad;
+			problem(w, "line too long");
+			goto out;
 		case LINE_TORN:
-			snprintf(rep->reason, sizeof(rep->reason),
-			    "missing newline at end of file");
-			goto bad;
-		}
-		rep->lines = lineno;
-		if (parse_line(line, len, &seq, prev, rep->reason,
-		    sizeof(rep->reason)) != 0)
-			goto bad;
-		if (seq != last_seq + 1) {
-			if (lineno == 1)
-				snprintf(rep->reason, sizeof(rep->reason),
-				    "first seq is %" PRIu64 ", not 1", seq);
-			else
-				snprintf(rep->reason, sizeof(rep->reason),
-				    "seq %" PRIu64 " follows %" PRIu64,
-				    seq, last_seq);
-			goto bad;
-		}
-		if (CRYPTO_memcmp(prev, hash, HASH_LEN) != 0) {
-			if (lineno == 1)
-				snprintf(rep->reason, sizeof(rep->reason),
-				    "prev of the first line is not zeros");
-			else
-				snprintf(rep->reason, sizeof(rep->reason),
-				    "prev hash does not match line %" PRIu64,
-				    lineno - 1);
-			goto bad;
-		}
-		if (line_hash(line, len, hash) != 0) {
-			r = CT_ERR_INTERNAL;
+			problem(w, "missing newline at end of file");
 			goto out;
 		}
-		last_seq = seq;
+		w->rep->lines++;
+		if ((r = walk_line(w, line, len, fn, arg)) != CT_OK)
+			goto out;
 	}
- bad:
-	rep->bad_line = lineno;
-	r = CT_ERR_AUDIT;
  out:
-	if (rd.fd != -1)
-		close(rd.fd);
-	free(rd.buf);
+	if (w->rep->bad_line == 0)
+		w->lineno--; /* the last line read, for problems at the end */
+	close(w->rd.fd);
+	w->rd.fd = -1;
 	return r;
+}
+
+ct_err
+ct_audit_walk(const char *const *paths, size_t n_paths,
+	      const ct_audit_walk_opts *o, ct_audit_line_fn fn, void *arg,
+	      ct_audit_report *rep)
+{
+	struct walk w = { .o = o, .rep = rep, .rd = { .fd = -1 } };
+	struct exported *e;
+	size_t i;
+	ct_err r = CT_OK;
+
+	memset(rep, 0, sizeof(*rep));
+	if (o->n_keys > CT_AUDIT_KEYS_MAX)
+		return CT_ERR_INTERNAL;
+	if ((w.rd.buf = malloc(VERIFY_BUF)) == NULL)
+		return CT_ERR_NOMEM;
+	if (o->checkpoints != NULL && (r = load_exported(&w)) != CT_OK)
+		goto out;
+	for (i = 0; i < n_paths; i++) {
+		w.prev_file = i > 0 ? paths[i - 1] : NULL;
+		w.file = paths[i];
+		if ((r = walk_file(&w, fn, arg)) != CT_OK)
+			goto out;
+		if (rep->bad_line != 0 && !o->keep_going)
+			break;
+	}
+	/* At the end of the last file: nothing cut, everything signed. */
+	if (w.next_exp < w.n_exp) {
+		e = &w.exp[w.n_exp - 1];
+		problem(&w, "the log ends at seq %" PRIu64 ", but the exported "
+		    "checkpoint %s:%" PRIu64 " shows seq %" PRIu64 ": the tail "
+		    "was cut", rep->last_seq, o->checkpoints, e->line, e->seq);
+	}
+	if (o->n_keys > 0 && !o->live && rep->tail_line != 0 &&
+	    rep->bad_line == 0) {
+		w.file = rep->tail_file;
+		w.lineno = rep->tail_line;
+		problem(&w, "%" PRIu64 " line(s) from here on %s: a cut, added "
+		    "or forged tail (or a live log: --live)", rep->tail_lines,
+		    w.have_cp ? "come after the last checkpoint and are not "
+		    "signed" : "and no checkpoint signs them");
+	}
+	r = rep->bad_line != 0 ? CT_ERR_AUDIT : CT_OK;
+ out:
+	free(w.exp);
+	free(w.rd.buf);
+	return r;
+}
+
+ct_err
+ct_audit_verify(const char *path, ct_audit_report *rep)
+{
+	const ct_audit_walk_opts o = { 0 };
+
+	return ct_audit_walk(&path, 1, &o, NULL, NULL, rep);
 }

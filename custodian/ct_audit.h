@@ -14,19 +14,29 @@
  * line; the caller refuses the operations whose lines were dropped.  If the
  * file cannot even be cut back, the log is marked broken and every later
  * append and commit fails (fail closed) until it is reopened.
+ *
+ * Checkpoints: a checkpoint line signs the chain head before it (seq and
+ * hash) with the audit key, on the token, through a caller's signer.  A
+ * rotation seals the file with a checkpoint and continues the chain in a
+ * new file whose first line is a "rotate" line.  docs/audit.md is the
+ * normative description of both and of what the walk below checks.
  */
 #ifndef CT_AUDIT_H
 #define CT_AUDIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "custodian/ct_err.h"
 
 #define CT_AUDIT_LINE_MAX 16384 /* longest line written or accepted */
+#define CT_AUDIT_SIG_MAX 256	/* longest checkpoint signature (DER) */
+#define CT_AUDIT_KEYS_MAX 16	/* public keys one walk tries */
 
 typedef struct ct_audit ct_audit;
 
@@ -50,15 +60,85 @@ ct_err ct_audit_commit(ct_audit *a) CT_WUR;
 size_t ct_audit_pending(const ct_audit *a);
 /* seq of the last committed line (0 for an empty log). */
 uint64_t ct_audit_seq(const ct_audit *a);
+/* Committed bytes of the current file. */
+uint64_t ct_audit_size(const ct_audit *a);
+
+/* Signs checkpoints with a key the caller holds (on the token). */
+typedef struct {
+	const char *key;  /* the audit key's policy name, for the line */
+	uint32_t version; /* its version */
+	bool sha384;	  /* ecdsa-sha384 (ec-p384), else ecdsa-sha256 */
+	/* Sign a digest: a DER ECDSA-Sig-Value into sig, *siglen its size on
+	 * entry and the length on return.  On failure say why in `why`. */
+	ct_err (*sign)(void *arg, const uint8_t *digest, size_t dlen,
+		       uint8_t *sig, size_t *siglen, char *why, size_t whylen);
+	void *arg;
+} ct_audit_signer;
+
+/* Append (pending, like ct_audit_append) a checkpoint line signing the
+ * head before it, or, when the signer fails, a "checkpoint_failed" line
+ * that says why: a token failure never loses or reorders lines.  Returns
+ * the append's result; *sign_err gets the signer's.  Nothing is appended
+ * to an empty log (head seq 0). */
+ct_err ct_audit_checkpoint(ct_audit *a, const ct_audit_signer *s,
+			   const struct timespec *now, ct_err *sign_err) CT_WUR;
+
+/* Rotate: with a signer, append and commit a checkpoint that seals the
+ * current file; build "<path>.new" holding the rotate line (which carries
+ * that checkpoint and the previous file's name), fsync it, link the
+ * current file to "<path>.<first seq, 20 digits>", rename the new file
+ * over <path> and fsync the directory.  The name <path> always refers to
+ * a complete file.  No lines may be pending.  On failure before the
+ * rename nothing changed but a committed checkpoint; when the directory
+ * cannot be synced after it, the log is marked broken (fail closed).
+ * `archived` gets the old file's new name. */
+ct_err ct_audit_rotate(ct_audit *a, const ct_audit_signer *s,
+		       const struct timespec *now, char *archived,
+		       size_t archived_len) CT_WUR;
+
+/* How a walk reads a sequence of files (oldest first) as one chain. */
+typedef struct {
+	EVP_PKEY *const *keys; /* audit public keys (not owned); with none,
+				* signatures are not checked */
+	size_t n_keys;	       /* at most CT_AUDIT_KEYS_MAX */
+	const char *checkpoints; /* exported checkpoints to match, or NULL */
+	bool live;	 /* lines after the last checkpoint are no error */
+	bool keep_going; /* after a problem, go on handing lines to fn */
+} ct_audit_walk_opts;
 
 typedef struct {
-	uint64_t lines;	   /* lines read */
-	uint64_t bad_line; /* 1-based number of the first broken line, 0 = ok */
-	char reason[160];  /* what is wrong with it */
+	uint64_t lines;	       /* lines read, over all files */
+	const char *bad_file;  /* where the first problem is (a path given) */
+	uint64_t bad_line;     /* its 1-based line, 0 = no problem */
+	char reason[200];      /* what is wrong there */
+	uint64_t first_seq, last_seq;
+	uint64_t checkpoints;  /* checkpoint lines (signatures checked when
+				* keys were given) */
+	uint64_t signed_seq;   /* highest seq a verified signature covers */
+	uint64_t exported;     /* exported checkpoints found in the files */
+	const char *tail_file; /* first line after the last checkpoint ... */
+	uint64_t tail_line;    /* ... (0: none) and how many follow it */
+	uint64_t tail_lines;
 } ct_audit_report;
 
-/* Check the whole chain of a file.  CT_OK when intact; CT_ERR_AUDIT with
- * the report filled when a line is broken; CT_ERR_IO when unreadable. */
+/* Called with every line that is a JSON object with the chain fields, in
+ * order (obj and line are valid during the call); a non-CT_OK return ends
+ * the walk with that result.  Without keep_going only verified lines are
+ * handed over, and the walk stops at the first problem. */
+typedef ct_err (*ct_audit_line_fn)(void *arg, const json_t *obj,
+				   const char *line, size_t len);
+
+/* Check files as one chain: seq, prev, rotate lines joining the files,
+ * every checkpoint's form and (with keys) signature, exported checkpoints
+ * (the same bytes at their seq; none beyond the end), and with keys, no
+ * lines after the last checkpoint unless live.  CT_OK when all holds;
+ * CT_ERR_AUDIT with rep naming the first problem; CT_ERR_IO when a file
+ * is unreadable (rep->bad_file names it). */
+ct_err ct_audit_walk(const char *const *paths, size_t n_paths,
+		     const ct_audit_walk_opts *o, ct_audit_line_fn fn,
+		     void *arg, ct_audit_report *rep) CT_WUR;
+
+/* ct_audit_walk of one file, chain only. */
 ct_err ct_audit_verify(const char *path, ct_audit_report *rep) CT_WUR;
 
 #endif

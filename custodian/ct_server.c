@@ -79,6 +79,10 @@ typedef struct {
 	time_t started;
 	uint64_t requests;
 	bool stopping;
+	uint64_t cp_seq;	 /* seq of the last checkpoint attempt */
+	time_t cp_time;		 /* and when it was made */
+	bool rotate_asked;	 /* SIGUSR1 */
+	uint64_t rotate_at;	 /* rotate by size when the file reaches it */
 } server;
 
 static void
@@ -183,6 +187,132 @@ refuse(server *sv, conn *c, const ct_request *req, const ct_keyref *key,
 	}
 	c->busy = true;
 	stage(sv, c->id, req->id, reply, len);
+}
+
+/* Signs a checkpoint with the audit key's current version, on the main
+ * thread's session: a few per minute cost the loop one signature each. */
+static ct_err
+audit_sign(void *arg, const uint8_t *dg, size_t dlen, uint8_t *sig,
+	   size_t *siglen, char *why, size_t whylen)
+{
+	server *sv = arg;
+	const ct_key *k = ct_keys_find(sv->ks, sv->pol->audit_key);
+	const ct_keyver *kv = k != NULL ? ct_key_version(k, 0) : NULL;
+	ct_keyref ref = { 0 };
+	p11_session *s;
+	ct_err r;
+
+	if (kv == NULL) {
+		snprintf(why, whylen, "the audit key has no version on the token");
+		return CT_ERR_NO_SUCH_VERSION;
+	}
+	s = sv->sess[k->pol->token];
+	r = p11_sign(s, kv->handle, P11_SIG_ECDSA, dg, dlen, sig, siglen);
+	if (r == CT_ERR_HANDLE_STALE &&
+	    (r = ct_keyref_set(&ref, k, kv)) == CT_OK &&
+	    (r = p11_find(s, P11_OBJ_PRIVATE, ref.label, &ref.handle)) == CT_OK) {
+		ct_keys_update_handle(sv->ks, &ref);
+		r = p11_sign(s, ref.handle, P11_SIG_ECDSA, dg, dlen, sig, siglen);
+	}
+	ct_keyref_clear(&ref);
+	if (r != CT_OK)
+		snprintf(why, whylen, "%s", p11_session_last_error(s));
+	return r;
+}
+
+/* The signer of checkpoints, or NULL when the policy names no audit key. */
+static const ct_audit_signer *
+audit_signer(server *sv, ct_audit_signer *sg)
+{
+	const ct_key *k;
+	const ct_keyver *kv;
+
+	if (sv->pol->audit_key == NULL)
+		return NULL;
+	k = ct_keys_find(sv->ks, sv->pol->audit_key);
+	kv = k != NULL ? ct_key_version(k, 0) : NULL;
+	*sg = (ct_audit_signer){ .key = sv->pol->audit_key,
+	    .version = kv != NULL ? kv->version : 0,
+	    .sha384 = k != NULL && k->pol->type == POL_KEY_EC_P384,
+	    .sign = audit_sign, .arg = sv };
+	return sg;
+}
+
+/* Append a checkpoint when checkpoint_lines lines or checkpoint_seconds
+ * have gone by (or, forced, when any line has); the turn's commit covers
+ * it with the lines it signs. */
+static void
+maybe_checkpoint(server *sv, bool force)
+{
+	ct_audit_signer sg;
+	uint64_t seq = ct_audit_seq(sv->audit) + ct_audit_pending(sv->audit);
+	ct_err r, sign_err;
+
+	if (audit_signer(sv, &sg) == NULL || seq <= sv->cp_seq)
+		return;
+	if (!force && seq - sv->cp_seq < sv->pol->checkpoint_lines &&
+	    sv->now.tv_sec - sv->cp_time < (time_t)sv->pol->checkpoint_seconds)
+		return;
+	/* Whether or not it signs, wait a full period before the next try. */
+	sv->cp_seq = seq + 1;
+	sv->cp_time = sv->now.tv_sec;
+	if ((r = ct_audit_checkpoint(sv->audit, &sg, &sv->now, &sign_err)) != CT_OK)
+		fprintf(stderr, "custodiand: audit checkpoint: %s\n", ct_strerror(r));
+	else if (sign_err != CT_OK)
+		fprintf(stderr, "custodiand: audit checkpoint not signed: %s\n",
+		    ct_strerror(sign_err));
+}
+
+/* Milliseconds until a checkpoint is due by time; -1 when none is. */
+static int
+checkpoint_wait_ms(const server *sv)
+{
+	time_t left;
+
+	if (sv->pol->audit_key == NULL ||
+	    ct_audit_seq(sv->audit) + ct_audit_pending(sv->audit) <= sv->cp_seq)
+		return -1;
+	left = sv->cp_time + (time_t)sv->pol->checkpoint_seconds - sv->now.tv_sec;
+	if (left <= 0)
+		return 0;
+	return left > (time_t)sv->pol->checkpoint_seconds ?
+	    (int)sv->pol->checkpoint_seconds * 1000 : (int)left * 1000;
+}
+
+/* Rotate on SIGUSR1 or by size, between turns (no line pending).  A
+ * failure is audited in the current file, which stays in use. */
+static void
+maybe_rotate(server *sv)
+{
+	char archived[4096];
+	ct_audit_signer sg;
+	json_t *ev;
+	ct_err r;
+
+	if (ct_audit_pending(sv->audit) != 0 || sv->stage_head != NULL)
+		return; /* the next turn commits them first */
+	if (!sv->rotate_asked && (sv->pol->audit_rotate_bytes == 0 ||
+	    ct_audit_size(sv->audit) < sv->rotate_at))
+		return;
+	sv->rotate_asked = false;
+	r = ct_audit_rotate(sv->audit, audit_signer(sv, &sg), &sv->now,
+	    archived, sizeof(archived));
+	if (r == CT_OK) {
+		fprintf(stderr, "custodiand: audit log rotated, old file is %s\n",
+		    archived);
+		sv->rotate_at = sv->pol->audit_rotate_bytes;
+		sv->cp_seq = ct_audit_seq(sv->audit);
+		sv->cp_time = sv->now.tv_sec;
+		return;
+	}
+	fprintf(stderr, "custodiand: audit log rotation failed: %s\n",
+	    ct_strerror(r));
+	/* By size, try again once the file has grown as much once more. */
+	sv->rotate_at = ct_audit_size(sv->audit) + sv->pol->audit_rotate_bytes;
+	ev = json_pack("{s:s, s:s}", "event", "rotate_failed", "result",
+	    ct_err_code(r));
+	if (audit_event(sv, ev) == CT_OK && ct_audit_commit(sv->audit) != CT_OK)
+		fprintf(stderr, "custodiand: audit: rotate_failed not written\n");
 }
 
 static json_t *
@@ -840,7 +970,11 @@ reloadable(const pol_policy *old, const pol_policy *new, char *why, size_t wl)
 			goto tokens;
 	}
 	if (!same_str(old->socket, new->socket) ||
-	    !same_str(old->audit_log, new->audit_log) || old->workers != new->workers) {
+	    !same_str(old->audit_log, new->audit_log) || old->workers != new->workers ||
+	    !same_str(old->audit_key, new->audit_key) ||
+	    old->checkpoint_lines != new->checkpoint_lines ||
+	    old->checkpoint_seconds != new->checkpoint_seconds ||
+	    old->audit_rotate_bytes != new->audit_rotate_bytes) {
 		snprintf(why, wl, "the service section changed: restart needed");
 		return false;
 	}
@@ -984,6 +1118,13 @@ gov_start(server *sv)
 			fprintf(stderr, "custodiand: audit: refusal not written\n");
 		return r;
 	}
+	/* Checkpoints were asked for: do not run without them. */
+	if (sv->pol->audit_key != NULL &&
+	    ct_key_version(ct_keys_find(sv->ks, sv->pol->audit_key), 0) == NULL) {
+		fprintf(stderr, "custodiand: the audit key \"%s\" has no version on "
+		    "the token (custodianctl keygen)\n", sv->pol->audit_key);
+		return CT_ERR_NO_SUCH_VERSION;
+	}
 	submit_work(sv, work, n);
 	return CT_OK;
 }
@@ -1004,6 +1145,7 @@ setup(server *sv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	signal(SIGPIPE, SIG_IGN);
 	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
 		return CT_ERR_INTERNAL;
@@ -1037,6 +1179,8 @@ setup(server *sv)
 		    r == CT_ERR_BUSY ? "in use by another process" : ct_strerror(r));
 		return r;
 	}
+	sv->cp_seq = ct_audit_seq(sv->audit);
+	sv->rotate_at = sv->pol->audit_rotate_bytes;
 	if ((r = ct_pool_start(sv->tokens, sv->n_tokens, sv->pol->workers,
 	    &sv->pool)) != CT_OK)
 		return r;
@@ -1102,6 +1246,8 @@ take_signals(server *sv)
 	while (read(sv->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			reload(sv);
+		} else if (si.ssi_signo == SIGUSR1) {
+			sv->rotate_asked = true;
 		} else if (!sv->stopping) {
 			sv->stopping = true;
 			epoll_ctl(sv->ep, EPOLL_CTL_DEL, sv->lfd, NULL);
@@ -1142,11 +1288,14 @@ loop(server *sv)
 	struct timespec deadline = { 0 };
 	ct_job *job, *next;
 	conn *c;
-	int i, n;
+	int i, n, wait;
 
 	for (;;) {
-		n = epoll_wait(sv->ep, evs, 64, sv->stage_head ? 0 :
-		    sv->stopping ? 100 : TICK_MS);
+		wait = sv->stage_head ? 0 : sv->stopping ? 100 : TICK_MS;
+		if (wait != 0 && (n = checkpoint_wait_ms(sv)) >= 0 &&
+		    (wait < 0 || n < wait))
+			wait = n;
+		n = epoll_wait(sv->ep, evs, 64, wait);
 		clock_gettime(CLOCK_REALTIME, &sv->now);
 		for (i = 0; i < n; i++) {
 			uint64_t id = evs[i].data.u64;
@@ -1174,7 +1323,9 @@ loop(server *sv)
 		}
 		if (sv->now.tv_sec != sv->last_tick && !sv->stopping)
 			tick(sv);
+		maybe_checkpoint(sv, false);
 		deliver(sv);
+		maybe_rotate(sv);
 		if (sv->stopping) {
 			if (deadline.tv_sec == 0)
 				deadline.tv_sec = sv->now.tv_sec + SHUTDOWN_GRACE_S;
@@ -1204,7 +1355,10 @@ teardown(server *sv)
 	sv->readers = NULL;
 	if (sv->audit != NULL) {
 		ev = json_pack("{s:s}", "event", "stop");
-		if (audit_event(sv, ev) == CT_OK && ct_audit_commit(sv->audit) != CT_OK)
+		/* The log ends signed: a checkpoint covers the stop line. */
+		if (audit_event(sv, ev) == CT_OK)
+			maybe_checkpoint(sv, true);
+		if (ct_audit_commit(sv->audit) != CT_OK)
 			fprintf(stderr, "custodiand: audit: stop event not written\n");
 		ct_audit_close(sv->audit);
 	}
@@ -1253,6 +1407,7 @@ ct_server_run(const ct_server_opts *opts)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &sv->now);
 	sv->started = sv->now.tv_sec;
+	sv->cp_time = sv->now.tv_sec;
 	ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 	ev = json_pack("{s:s, s:s, s:s}", "event", "start", "policy",
 	    sv->pol->path, "policy_digest", digest);

@@ -424,3 +424,11 @@ ct_no_core_dumps(void)
 		return CT_ERR_INTERNAL;
 	return CT_OK;
 }
+
+void
+ct_vmsg(const char *prog, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}

@@ -2,6 +2,7 @@
 #ifndef CT_UTIL_H
 #define CT_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +67,10 @@ ct_err ct_write_file_atomic(const char *path, const uint8_t *buf, size_t len,
 
 /* Names of keys, tokens, clients: [A-Za-z0-9._-]{1,max}. */
 bool ct_valid_name(const char *s, size_t max);
+
+/* "PROG: MESSAGE\n" on standard error. */
+void ct_vmsg(const char *prog, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Process-wide: no core dumps, not ptrace-attachable by peers. */
 ct_err ct_no_core_dumps(void) CT_WUR;

@@ -20,7 +20,7 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
-#include "custodian/ct_audit.h"
+#include "custodian/ct_auditcli.h"
 #include "custodian/ct_backup.h"
 #include "custodian/ct_blob.h"
 #include "custodian/ct_keys.h"
@@ -92,7 +92,7 @@ usage(void)
 	    "    CARD: --custodian NAME --pkcs11-module SO --token LABEL --key LABEL [--pin-file F]\n"
 	    "  readers                                       list readers, cards and ATRs (pcscd)\n"
 	    "  wait-card [--reader NAME] [--timeout SECONDS] exit 0 once a card is present\n"
-	    "  audit verify FILE                             check the audit log's hash chain\n"
+	    "  audit verify|checkpoint-export|query|summary  read audit logs (audit -h)\n"
 	    "  backup-init -p POLICY --from LABEL --to LABEL [--module M]\n"
 	    "      [--from-pin-file F] [--from-so-pin-file F] [--to-so-pin-file F]\n"
 	    "                                                copy the backup wrapping key to a token\n"
@@ -117,11 +117,9 @@ die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("custodianctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ct_vmsg("custodianctl", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
@@ -532,26 +530,6 @@ cmd_keygen(const opts *o)
 	p11_token_free(tok);
 	pol_free(pol);
 	return 0;
-}
-
-static int
-cmd_audit(const opts *o)
-{
-	ct_audit_report rep;
-	ct_err r;
-
-	if (o->n_args != 2 || strcmp(o->args[0], "verify") != 0)
-		usage();
-	r = ct_audit_verify(o->args[1], &rep);
-	if (r == CT_OK) {
-		printf("%s: chain intact, %llu lines\n", o->args[1],
-		    (unsigned long long)rep.lines);
-		return 0;
-	}
-	if (r == CT_ERR_AUDIT)
-		die(EXIT_REFUSED, "%s:%llu: %s", o->args[1],
-		    (unsigned long long)rep.bad_line, rep.reason);
-	die(EXIT_REFUSED, "%s: %s", o->args[1], ct_strerror(r));
 }
 
 /* Backup tools.  Offline: they talk to the tokens directly. */
@@ -1262,7 +1240,7 @@ static const struct {
 	{ "public-key", cmd_public_key }, { "wrap", cmd_wrap },
 	{ "unwrap", cmd_unwrap }, { "datakey", cmd_datakey },
 	{ "rewrap", cmd_rewrap }, { "list", cmd_list }, { "status", cmd_status },
-	{ "keygen", cmd_keygen }, { "audit", cmd_audit },
+	{ "keygen", cmd_keygen },
 	{ "request", cmd_request }, { "requests", cmd_requests },
 	{ "show", cmd_show }, { "due", cmd_due }, { "approve", cmd_approve },
 	{ "deny", cmd_deny }, { "freeze", cmd_freeze },
@@ -1329,6 +1307,8 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
+	if (strcmp(cmd, "audit") == 0)
+		return ct_audit_cli(argc, argv);
 	optind = 0; /* 0: GNU getopt re-initialises (the first scan used "+") */
 	while ((ch = getopt_long(argc, argv, "v:i:d:c:p:bo:", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -42,6 +42,12 @@
 #define DEFAULT_WORKERS	2
 #define DEFAULT_APPROVAL_TTL	(24 * 3600)	/* seconds */
 #define DEFAULT_DESTROY_AFTER	(30 * 86400)	/* seconds */
+#define DEFAULT_CHECKPOINT_LINES	1000
+#define DEFAULT_CHECKPOINT_SECONDS	60
+#define MAX_CHECKPOINT_LINES	1000000000ul
+#define MAX_CHECKPOINT_SECONDS	86400ul
+#define MIN_ROTATE_BYTES	4096ul
+#define MAX_ROTATE_BYTES	(1ul << 40)
 #define PWBUF_MAX	(1u << 20) /* bound on getpwnam_r/getgrnam_r buffers */
 #define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define TIME_MAX	INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
@@ -153,6 +159,7 @@ struct ctx {
 	name_index tokens, engagements, clients, custodians, keys;
 	/* Per client, 1 + the index of the last key whose allow named it. */
 	size_t *granted_in;
+	const node *audit_key;	/* service.audit_key, checked against keys */
 	pol_policy *pol;
 };
 
@@ -826,13 +833,55 @@ get_identity(struct ctx *c, const node *num, const node *name, bool group,
 	return CT_OK;
 }
 
-enum { SVC_SOCKET, SVC_AUDIT_LOG, SVC_WORKERS, SVC_STATE, SVC_N_ };
+enum { SVC_SOCKET, SVC_AUDIT_LOG, SVC_WORKERS, SVC_STATE, SVC_AUDIT_KEY,
+       SVC_CP_LINES, SVC_CP_SECONDS, SVC_ROTATE_BYTES, SVC_N_ };
 static const char *const service_fields[SVC_N_] = {
 	[SVC_SOCKET] = "socket",
 	[SVC_AUDIT_LOG] = "audit_log",
 	[SVC_WORKERS] = "workers",
 	[SVC_STATE] = "state",
+	[SVC_AUDIT_KEY] = "audit_key",
+	[SVC_CP_LINES] = "checkpoint_lines",
+	[SVC_CP_SECONDS] = "checkpoint_seconds",
+	[SVC_ROTATE_BYTES] = "audit_rotate_bytes",
 };
+
+/* The audit fields of service: the key is resolved once keys are read. */
+static ct_err
+parse_service_audit(struct ctx *c, const node *const v[])
+{
+	pol_policy *p = c->pol;
+	const node *n;
+	ct_err r;
+
+	if ((n = v[SVC_AUDIT_KEY]) != NULL) {
+		if ((r = check_name(c, n, "audit_key")) != CT_OK ||
+		    (r = dup_string(c, n, "audit_key", &p->audit_key)) != CT_OK)
+			return r;
+		c->audit_key = n;
+		p->checkpoint_lines = DEFAULT_CHECKPOINT_LINES;
+		p->checkpoint_seconds = DEFAULT_CHECKPOINT_SECONDS;
+	}
+	if ((n = v[SVC_CP_LINES] != NULL ? v[SVC_CP_LINES] : v[SVC_CP_SECONDS])
+	    != NULL && p->audit_key == NULL)
+		return perr(c, CT_ERR_POLICY, n->at,
+			    "%s: checkpoints need audit_key", n == v[SVC_CP_LINES] ?
+			    "checkpoint_lines" : "checkpoint_seconds");
+	if (v[SVC_CP_LINES] != NULL &&
+	    (r = get_uint(c, v[SVC_CP_LINES], "checkpoint_lines", 1,
+			  MAX_CHECKPOINT_LINES, &p->checkpoint_lines)) != CT_OK)
+		return r;
+	if (v[SVC_CP_SECONDS] != NULL &&
+	    (r = get_uint(c, v[SVC_CP_SECONDS], "checkpoint_seconds", 1,
+			  MAX_CHECKPOINT_SECONDS, &p->checkpoint_seconds)) !=
+		CT_OK)
+		return r;
+	if (v[SVC_ROTATE_BYTES] != NULL)
+		return get_uint(c, v[SVC_ROTATE_BYTES], "audit_rotate_bytes",
+				MIN_ROTATE_BYTES, MAX_ROTATE_BYTES,
+				&p->audit_rotate_bytes);
+	return CT_OK;
+}
 
 static ct_err
 parse_service(struct ctx *c, const node *map)
@@ -868,7 +917,7 @@ parse_service(struct ctx *c, const node *map)
 			return r;
 		p->workers = (unsigned)workers;
 	}
-	return CT_OK;
+	return parse_service_audit(c, v);
 }
 
 /* Every section entry has "name" as field 0. */
@@ -1273,10 +1322,18 @@ parse_governance(struct ctx *c, const node *map)
 	return CT_OK;
 }
 
+static bool
+is_audit_key(const struct ctx *c, const pol_key *k)
+{
+	return c->pol->audit_key != NULL &&
+	       strcmp(c->pol->audit_key, k->name) == 0;
+}
+
 static ct_err
-parse_ops(struct ctx *c, const node *list, pol_key_type type,
+parse_ops(struct ctx *c, const node *list, const pol_key *k,
 	  const char *client, unsigned *ops)
 {
+	pol_key_type type = k->type;
 	const node *op;
 	unsigned bit;
 	size_t e;
@@ -1296,6 +1353,11 @@ parse_ops(struct ctx *c, const node *list, pol_key_type type,
 			return perr(c, CT_ERR_POLICY, op->at,
 				    "operation \"%s\" does not fit %s keys",
 				    op_names[e], key_type_names[type]);
+		/* Whoever may sign with it could forge checkpoints. */
+		if (bit == POL_OP_SIGN && is_audit_key(c, k))
+			return perr(c, CT_ERR_POLICY, op->at,
+				    "operation \"sign\" on the audit key "
+				    "(service.audit_key) is granted to nobody");
 		if ((*ops & bit) != 0)
 			return perr(c, CT_ERR_POLICY, op->at,
 				    "operation \"%s\" listed twice",
@@ -1347,7 +1409,7 @@ parse_grants(struct ctx *c, const node *allow, pol_key *k, size_t key)
 			return r;
 		if ((r = get_expiry(c, v[GR_UNTIL], v[GR_ENGAGEMENT],
 				    &g->expiry)) != CT_OK ||
-		    (r = parse_ops(c, v[GR_OPS], k->type, cn->str, &g->ops)) !=
+		    (r = parse_ops(c, v[GR_OPS], k, cn->str, &g->ops)) !=
 			CT_OK)
 			return r;
 		/* A grant cannot outlive its client. */
@@ -1387,6 +1449,11 @@ parse_key(struct ctx *c, const node *map, const node *const v[], size_t i)
 			  nitems(key_type_names), &e)) != CT_OK)
 		return r;
 	k->type = (pol_key_type)e;
+	if (is_audit_key(c, k) && k->type != POL_KEY_EC_P256 &&
+	    k->type != POL_KEY_EC_P384)
+		return perr(c, CT_ERR_POLICY, v[KEY_TYPE]->at,
+			    "type: the audit key (service.audit_key) must be "
+			    "ec-p256 or ec-p384");
 	if ((r = require(c, map, v[KEY_TOKEN], "token")) != CT_OK ||
 	    (r = get_ref(c, v[KEY_TOKEN], "token", &c->tokens, &k->token)) !=
 		CT_OK)
@@ -1613,7 +1680,13 @@ parse_policy(struct ctx *c)
 	if (n > 0 && (p->keys = calloc(n, sizeof(*p->keys))) == NULL)
 		return nomem(c, v[TOP_KEYS]->at);
 	p->n_keys = n;
-	return parse_section(c, v[TOP_KEYS], &key_section, n, &c->keys);
+	if ((r = parse_section(c, v[TOP_KEYS], &key_section, n, &c->keys)) !=
+	    CT_OK)
+		return r;
+	if (p->audit_key != NULL && pol_find_key(p, p->audit_key) == NULL)
+		return perr(c, CT_ERR_POLICY, c->audit_key->at,
+			    "audit_key: unknown key \"%s\"", p->audit_key);
+	return CT_OK;
 }
 
 /* ---- loading ---- */
@@ -1809,6 +1882,7 @@ pol_free(pol_policy *p)
 	free(p->path);
 	free(p->socket);
 	free(p->audit_log);
+	free(p->audit_key);
 	free(p);
 }
 

@@ -161,6 +161,11 @@ typedef struct {
 	char *socket;	  /* service.socket, absolute after load; may be NULL */
 	char *audit_log;  /* service.audit_log, absolute after load; may be NULL */
 	unsigned workers; /* service.workers, 1..64, default 2 */
+	char *audit_key;  /* service.audit_key: the key (in keys) that signs
+			   * audit checkpoints, never granted sign; NULL: none */
+	unsigned long checkpoint_lines;	  /* with audit_key: default 1000 */
+	unsigned long checkpoint_seconds; /* with audit_key: default 60 */
+	unsigned long audit_rotate_bytes; /* 0: rotate on SIGUSR1 only */
 	pol_token *tokens;
 	size_t n_tokens;
 	pol_client *clients;

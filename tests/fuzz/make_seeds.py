@@ -251,11 +251,12 @@ POLICIES = {
 # ---- audit logs ----
 
 
-def audit_log(events):
-    prev = "0" * 64
+def audit_log(events, first=1, prev="0" * 64):
     lines = []
-    for i, ev in enumerate(events, 1):
-        head = {"seq": i, "time": f"2026-11-23T19:04:0{i}.123Z", "prev": prev}
+    for i, ev in enumerate(events, first):
+        head = {"seq": i, "time": f"2026-11-23T19:04:0{i % 10}.123Z", "prev": prev}
+        if ev.get("event") == "checkpoint":
+            ev = dict(ev, head_seq=i - 1, head=prev)
         head.update(ev)
         line = json.dumps(head, separators=(",", ":")).encode()
         lines.append(line)
@@ -273,6 +274,15 @@ AUDIT_OK = audit_log([
      "detail": "sign on key \"rsa256\" is not granted to this peer"},
 ])
 _lines = AUDIT_OK.split(b"\n")
+# Checkpoints and rotation (docs/audit.md); signatures are only shaped
+# right: the harness checks the chain and the form, not the key.
+CHECKPOINT = {"event": "checkpoint", "key": "audit", "version": 1,
+              "alg": "ecdsa-sha256", "signature": b64(pseudo("cp-sig", 71))}
+AUDIT_CP = audit_log([{"event": "start", "policy": "/p.yaml"}, CHECKPOINT])
+AUDIT_ROTATED = audit_log([
+    {"event": "rotate", "previous_file": "audit.log.00000000000000000001",
+     "checkpoint": dict(CHECKPOINT, head_seq=3, head="ab" * 32)},
+    {"event": "stop"}, CHECKPOINT], first=5, prev="cd" * 32)
 
 AUDITS = {
     "valid_3_lines.log": AUDIT_OK,
@@ -282,6 +292,9 @@ AUDITS = {
     "bad_torn_tail.log": AUDIT_OK[:-1],
     "bad_seq_gap.log": b"\n".join([_lines[0], _lines[2]]) + b"\n",
     "bad_not_json.log": _lines[0] + b"\n{\"seq\":2,\n",
+    "valid_checkpoint.log": AUDIT_CP,
+    "valid_rotated.log": AUDIT_ROTATED,
+    "bad_checkpoint_head.log": AUDIT_CP.replace(b'"head_seq":1', b'"head_seq":2'),
 }
 
 

@@ -90,7 +90,8 @@ P
 # A daemon with a fake clock (libfaketime): call use_fake_clock TIME before
 # start_daemon, then set_clock TIME to move it; the daemon sees the new time
 # at its next clock read, without a restart and without sleeping.  TIME is
-# "YYYY-MM-DD HH:MM:SS" UTC; the clock stands still in between.
+# "YYYY-MM-DD HH:MM:SS" UTC (the clock stands still in between) or an
+# offset from the real clock such as "+0" or "+2d" (it runs on).
 FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 set_clock() { printf '%s\n' "$1" >"$W/faketime"; }
 use_fake_clock() {
@@ -184,14 +185,6 @@ decide() {
 	ctl "$1" "$2" --custodian "$3" --pkcs11-module "$MODULE" --token "$3-card" \
 		--key card --pin-file "$W/pin"
 }
-
-# The daemon under libfaketime: tests move its clock with set_time.
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
-use_fake_time() {
-	printf '+0\n' >"$W/faketime"
-	DAEMON_PREFIX="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$W/faketime FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-}
-set_time() { printf '%s\n' "$1" >"$W/faketime"; } # e.g. +2d
 
 # wait_for DESC CMD...: poll (at most 5 s) until the command succeeds.
 wait_for() {

@@ -34,7 +34,7 @@ P
 governed_policy </dev/null
 check "keygen dek v1" keygen dek
 check "keygen sig v1" keygen sig
-use_fake_time
+use_fake_clock +0 || exit 1
 start_daemon || exit 1
 
 st=$(ctl status)
@@ -89,7 +89,7 @@ expect_err "a revoked version no longer unwraps" key_revoked ctl unwrap "$blob1"
 same "the current version still unwraps" "$(ctl unwrap "$blob2" -c ctx)" "secret-one"
 check "the v1 object is still on the token (grace period)" \
 	sh -c "pkcs11-tool --module $MODULE --token-label svc --login --pin 1234 -O 2>/dev/null | grep -q 'dek/v1'"
-set_time +2d
+set_clock +2d
 wait_for "after destroy_after the v1 object is destroyed" \
 	sh -c "! pkcs11-tool --module $MODULE --token-label svc --login --pin 1234 -O 2>/dev/null | grep -q 'dek/v1'"
 check "destruction is audited" grep -q '"event":"version_destroyed","key":"dek","version":1' "$AUDIT"
@@ -101,12 +101,12 @@ same "a denied request is closed" "$(ctl show "$did" | jq -r .state)" "denied"
 expect_err "no approval after a denial" request_closed decide approve "$did" alice
 eid=$(ctl request rotate sig | awk 'NR==1{print $2}')
 check "alice approves the new one" decide approve "$eid" alice
-set_time +3d
+set_clock +3d
 expect_err "an expired request takes no approval" request_closed decide approve "$eid" bob
 same "expired request shows expired" "$(ctl show "$eid" | jq -r .state)" "expired"
 
 # --- scheduled rotation ---
-set_time +92d
+set_clock +92d
 wait_for "the daemon opens the due rotation itself" \
 	sh -c "$CTL_BIN -s $SOCK requests | jq -e '.[] | select(.key==\"dek\" and .action==\"rotate\" and (.by|startswith(\"daemon\")))'"
 same "due lists dek overdue" "$(ctl due | jq -r '.[] | select(.key=="dek") | .overdue')" "true"

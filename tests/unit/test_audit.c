@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,9 +16,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "custodian/ct_audit.h"
+#include "tests/unit/audit_fixture.h"
 
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -25,51 +29,6 @@
 static const struct timespec t0 = {
 	.tv_sec = 1795460645, .tv_nsec = 123456789
 };
-
-struct fixture {
-	char dir[64];
-	char path[96];
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (fx == NULL)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_audit.XXXXXX");
-	if (mkdtemp(fx->dir) == NULL) {
-		free(fx);
-		return -1;
-	}
-	snprintf(fx->path, sizeof(fx->path), "%s/audit.log", fx->dir);
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fx = *state;
-	char p[sizeof(fx->dir) + 256 + 2];
-	struct dirent *de;
-	DIR *d;
-
-	if ((d = opendir(fx->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", fx->dir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(fx->dir);
-	free(fx);
-	return 0;
-}
 
 static char *
 slurp(const char *path, size_t *len)
@@ -594,6 +553,479 @@ test_bad_events(void **state)
 	free(buf);
 }
 
+/* ---- checkpoints and rotation ---- */
+
+/* A signer in software, standing for the token; `fail` makes it refuse. */
+struct soft_signer {
+	EVP_PKEY *key;
+	bool fail;
+};
+
+static ct_err
+soft_sign(void *arg, const uint8_t *dg, size_t dlen, uint8_t *sig,
+	  size_t *siglen, char *why, size_t whylen)
+{
+	struct soft_signer *ss = arg;
+	EVP_PKEY_CTX *ctx;
+	int ok;
+
+	if (ss->fail) {
+		snprintf(why, whylen, "C_Sign: CKR_DEVICE_REMOVED");
+		return CT_ERR_TOKEN_UNAVAILABLE;
+	}
+	assert_non_null(ctx = EVP_PKEY_CTX_new(ss->key, NULL));
+	ok = EVP_PKEY_sign_init(ctx) == 1 &&
+	    EVP_PKEY_sign(ctx, sig, siglen, dg, dlen) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	return ok ? CT_OK : CT_ERR_INTERNAL;
+}
+
+static struct soft_signer the_key, other_key;
+
+static int
+setup_keys(void **state)
+{
+	the_key.key = EVP_EC_gen("P-256");
+	other_key.key = EVP_EC_gen("P-256");
+	return the_key.key != NULL && other_key.key != NULL ? 0 : -1;
+}
+
+static int
+teardown_keys(void **state)
+{
+	EVP_PKEY_free(the_key.key);
+	EVP_PKEY_free(other_key.key);
+	return 0;
+}
+
+static const ct_audit_signer signer = {
+	.key = "audit", .version = 1, .sign = soft_sign, .arg = &the_key,
+};
+
+static void
+checkpoint(ct_audit *a)
+{
+	ct_err sign_err;
+
+	assert_int_equal(ct_audit_checkpoint(a, &signer, &t0, &sign_err), CT_OK);
+	assert_int_equal(sign_err, CT_OK);
+}
+
+/* Walk files with the_key (or other_key); opts as given. */
+static ct_err
+walk_with(const char *const *paths, size_t n, EVP_PKEY *key, bool live,
+	  const char *exported, ct_audit_report *rep)
+{
+	ct_audit_walk_opts o = { .keys = &key, .n_keys = key != NULL,
+	    .live = live, .checkpoints = exported };
+
+	return ct_audit_walk(paths, n, &o, NULL, NULL, rep);
+}
+
+static void
+assert_walk_bad(const char *const *paths, size_t n, EVP_PKEY *key,
+		const char *exported, const char *file, uint64_t line,
+		const char *reason)
+{
+	ct_audit_report rep;
+
+	assert_int_equal(walk_with(paths, n, key, false, exported, &rep),
+	    CT_ERR_AUDIT);
+	assert_string_equal(rep.bad_file, file);
+	assert_int_equal(rep.bad_line, line);
+	if (strstr(rep.reason, reason) == NULL)
+		fail_msg("reason \"%s\" lacks \"%s\"", rep.reason, reason);
+}
+
+static void
+test_checkpoint(void **state)
+{
+	struct fixture *fx = *state;
+	const char *paths[] = { fx->path };
+	char *buf, hex[2 * SHA256_DIGEST_LENGTH + 1];
+	ct_audit_report rep;
+	size_t len, off, llen;
+	json_t *cp;
+	ct_audit *a;
+
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	checkpoint(a); /* an empty log has no head: nothing appended */
+	assert_int_equal(ct_audit_pending(a), 0);
+	append_event(a, "sign", 1, &t0);
+	append_event(a, "sign", 2, &t0);
+	append_event(a, "sign", 3, &t0);
+	checkpoint(a);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	assert_int_equal(ct_audit_seq(a), 4);
+
+	/* Line 4 signs line 3: its seq and hash. */
+	buf = slurp(fx->path, &len);
+	line_span(buf, len, 3, &off, &llen);
+	sha256_hex(buf + off, llen, hex);
+	line_span(buf, len, 4, &off, &llen);
+	assert_non_null(cp = json_loadb(buf + off, llen, 0, NULL));
+	assert_string_equal(json_string_value(json_object_get(cp, "event")),
+	    "checkpoint");
+	assert_string_equal(json_string_value(json_object_get(cp, "alg")),
+	    "ecdsa-sha256");
+	assert_int_equal(json_integer_value(json_object_get(cp, "head_seq")), 3);
+	assert_string_equal(json_string_value(json_object_get(cp, "head")), hex);
+	json_decref(cp);
+	free(buf);
+
+	assert_int_equal(walk_with(paths, 1, the_key.key, false, NULL, &rep),
+	    CT_OK);
+	assert_int_equal(rep.checkpoints, 1);
+	assert_int_equal(rep.signed_seq, 3);
+	assert_int_equal(rep.tail_line, 0);
+	assert_walk_bad(paths, 1, other_key.key, NULL, fx->path, 4,
+	    "bad checkpoint signature");
+	assert_int_equal(walk_with(paths, 1, NULL, false, NULL, &rep), CT_OK);
+	assert_int_equal(rep.signed_seq, 0); /* nothing was checked */
+
+	/* Lines after the last checkpoint: a tail nobody signed. */
+	append_event(a, "wrap", 5, &t0);
+	append_event(a, "wrap", 6, &t0);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	ct_audit_close(a);
+	assert_walk_bad(paths, 1, the_key.key, NULL, fx->path, 5,
+	    "2 line(s) from here on come after the last checkpoint");
+	assert_int_equal(walk_with(paths, 1, the_key.key, true, NULL, &rep),
+	    CT_OK);
+	assert_int_equal(rep.tail_line, 5);
+	assert_int_equal(rep.tail_lines, 2);
+	assert_int_equal(walk_with(paths, 1, NULL, false, NULL, &rep), CT_OK);
+}
+
+static void
+test_checkpoint_failed(void **state)
+{
+	struct fixture *fx = *state;
+	const char *paths[] = { fx->path };
+	ct_audit_signer broken = signer;
+	struct soft_signer fails = { .fail = true };
+	char *buf;
+	size_t len, off, llen;
+	ct_err sign_err;
+	ct_audit *a;
+
+	broken.arg = &fails;
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	append_event(a, "sign", 1, &t0);
+	assert_int_equal(ct_audit_checkpoint(a, &broken, &t0, &sign_err), CT_OK);
+	assert_int_equal(sign_err, CT_ERR_TOKEN_UNAVAILABLE);
+	append_event(a, "sign", 3, &t0); /* the chain goes on */
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	ct_audit_close(a);
+	buf = slurp(fx->path, &len);
+	line_span(buf, len, 2, &off, &llen);
+	assert_non_null(strstr(buf + off, "\"event\":\"checkpoint_failed\","
+	    "\"key\":\"audit\",\"version\":1,\"head_seq\":1,"
+	    "\"result\":\"token_unavailable\","
+	    "\"detail\":\"C_Sign: CKR_DEVICE_REMOVED\"}\n"));
+	free(buf);
+	assert_verify_ok(fx->path, 3);
+	assert_walk_bad(paths, 1, the_key.key, NULL, fx->path, 1,
+	    "3 line(s) from here on and no checkpoint signs them");
+}
+
+/* Rewrites line n with `from` replaced by `to` (same length). */
+static void
+edit_line(const char *path, size_t n, const char *from, const char *to)
+{
+	size_t len, off, llen;
+	char *buf, *at;
+
+	buf = slurp(path, &len);
+	line_span(buf, len, n, &off, &llen);
+	assert_non_null(at = memmem(buf + off, llen, from, strlen(from)));
+	assert_int_equal(strlen(from), strlen(to));
+	memcpy(at, to, strlen(to));
+	spit(path, buf, len);
+	free(buf);
+}
+
+static void
+test_checkpoint_tampered(void **state)
+{
+	static const struct {
+		const char *from, *to, *reason;
+	} edits[] = {
+		{ "\"head_seq\":2", "\"head_seq\":1",
+		  "checkpoint does not sign the line before it" },
+		{ "\"alg\":\"ecdsa-sha256\"", "\"alg\":\"ecdsa-sha512\"",
+		  "checkpoint: alg missing or unknown" },
+		{ "\"signature\":", "\"signatur3\":",
+		  "signature missing or not base64" },
+		{ "\"version\":1", "\"version\":0",
+		  "checkpoint: key or version missing" },
+		{ "\"head\":", "\"hea_\":", "head_seq or head malformed" },
+	};
+	struct fixture *fx = *state;
+	const char *paths[] = { fx->path };
+	char *good;
+	size_t len, i;
+	ct_audit *a;
+
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	append_event(a, "sign", 1, &t0);
+	append_event(a, "sign", 2, &t0);
+	checkpoint(a);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	ct_audit_close(a);
+	good = slurp(fx->path, &len);
+
+	/* Each field of the last line, changed: it is the one named. */
+	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		spit(fx->path, good, len);
+		edit_line(fx->path, 3, edits[i].from, edits[i].to);
+		assert_walk_bad(paths, 1, NULL, NULL, fx->path, 3,
+		    edits[i].reason);
+	}
+	free(good);
+}
+
+static void
+path_dot(char *buf, size_t len, const char *path, const char *suffix)
+{
+	snprintf(buf, len, "%s.%s", path, suffix);
+}
+
+static void
+test_rotate(void **state)
+{
+	struct fixture *fx = *state;
+	char arch1[160], arch2[160], got[4096], *buf;
+	const char *all[3], *gap[2], *alone[1];
+	ct_audit_report rep;
+	size_t len, off, llen;
+	ct_audit *a;
+	unsigned i;
+
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	for (i = 1; i <= 5; i++)
+		append_event(a, "sign", i, &t0);
+	/* Pending lines must be committed first. */
+	assert_int_equal(ct_audit_rotate(a, &signer, &t0, got, sizeof(got)),
+	    CT_ERR_INTERNAL);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	assert_int_equal(ct_audit_rotate(a, &signer, &t0, got, sizeof(got)),
+	    CT_OK);
+	path_dot(arch1, sizeof(arch1), fx->path, "00000000000000000001");
+	assert_string_equal(got, arch1);
+	assert_int_equal(ct_audit_seq(a), 7); /* 5 lines, checkpoint, rotate */
+	for (i = 8; i <= 9; i++)
+		append_event(a, "wrap", i, &t0);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	/* Without a signer the rotate line carries no checkpoint. */
+	assert_int_equal(ct_audit_rotate(a, NULL, &t0, got, sizeof(got)),
+	    CT_OK);
+	path_dot(arch2, sizeof(arch2), fx->path, "00000000000000000007");
+	assert_string_equal(got, arch2);
+	append_event(a, "wrap", 11, &t0);
+	checkpoint(a);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	ct_audit_close(a);
+
+	/* The old file ends with its checkpoint; the new starts with rotate. */
+	buf = slurp(arch1, &len);
+	line_span(buf, len, 6, &off, &llen);
+	assert_non_null(memmem(buf + off, llen, "\"event\":\"checkpoint\"", 20));
+	assert_int_equal(off + llen + 1, len);
+	free(buf);
+	buf = slurp(arch2, &len);
+	line_span(buf, len, 1, &off, &llen);
+	snprintf(got, sizeof(got), "\"event\":\"rotate\",\"previous_file\":"
+	    "\"%s\",\"checkpoint\":{\"key\":\"audit\",\"version\":1,"
+	    "\"alg\":\"ecdsa-sha256\",\"head_seq\":5,", strrchr(arch1, '/') + 1);
+	assert_non_null(memmem(buf + off, llen, got, strlen(got)));
+	free(buf);
+
+	all[0] = arch1, all[1] = arch2, all[2] = fx->path;
+	assert_int_equal(walk_with(all, 3, the_key.key, false, NULL, &rep),
+	    CT_OK);
+	assert_int_equal(rep.lines, 12);
+	assert_int_equal(rep.first_seq, 1);
+	assert_int_equal(rep.last_seq, 12);
+	assert_int_equal(rep.checkpoints, 2);
+	assert_int_equal(rep.signed_seq, 11);
+	gap[0] = arch1, gap[1] = fx->path;
+	assert_walk_bad(gap, 2, NULL, NULL, fx->path, 1,
+	    "seq 10 follows 6 at the end of");
+	gap[0] = arch2, gap[1] = arch1;
+	assert_walk_bad(gap, 2, NULL, NULL, arch1, 1,
+	    "does not begin with a rotate line");
+	/* A rotated-in file alone starts from its rotate line; one whose
+	 * rotate line carries a checkpoint is anchored by the signature. */
+	alone[0] = arch2;
+	assert_int_equal(walk_with(alone, 1, the_key.key, true, NULL, &rep),
+	    CT_OK);
+	assert_int_equal(rep.first_seq, 7);
+	assert_int_equal(rep.signed_seq, 5);
+	assert_walk_bad(alone, 1, other_key.key, NULL, arch2, 1,
+	    "bad signature on the rotate line's checkpoint");
+	/* The rotate line may not claim another checkpoint than the last. */
+	edit_line(arch2, 1, "\"head_seq\":5", "\"head_seq\":4");
+	assert_walk_bad(all, 3, NULL, NULL, arch2, 1,
+	    "rotate line's checkpoint is not the last checkpoint of");
+
+	/* The reopened log continues, and knows its first seq. */
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(ct_audit_seq(a), 12);
+	assert_int_equal(ct_audit_rotate(a, NULL, &t0, got, sizeof(got)),
+	    CT_OK);
+	path_dot(arch1, sizeof(arch1), fx->path, "00000000000000000010");
+	assert_string_equal(got, arch1);
+	ct_audit_close(a);
+}
+
+static void
+test_rotate_leftovers(void **state)
+{
+	struct fixture *fx = *state;
+	char arch[160], tmp[160], got[4096];
+	struct stat st;
+	ct_audit *a;
+
+	write_log(fx->path, 3);
+	/* A crash after the link, before the rename: the active file has a
+	 * second name, and a half-built new file lies around. */
+	path_dot(arch, sizeof(arch), fx->path, "00000000000000000001");
+	path_dot(tmp, sizeof(tmp), fx->path, "new");
+	assert_int_equal(link(fx->path, arch), 0);
+	spit(tmp, "{\"seq\":4,", 9);
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(lstat(arch, &st), -1); /* the second name is gone */
+	assert_int_equal(ct_audit_rotate(a, NULL, &t0, got, sizeof(got)),
+	    CT_OK);
+	assert_string_equal(got, arch);
+	assert_int_equal(lstat(tmp, &st), -1);
+	ct_audit_close(a);
+	assert_verify_ok(arch, 3);
+
+	/* Another file under the archive name is not overwritten. */
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(ct_audit_seq(a), 4); /* the rotate line */
+	path_dot(arch, sizeof(arch), fx->path, "00000000000000000004");
+	spit(arch, "other\n", 6);
+	assert_int_equal(ct_audit_rotate(a, NULL, &t0, got, sizeof(got)),
+	    CT_ERR_IO);
+	assert_string_equal(got, "");
+	assert_int_equal(lstat(tmp, &st), -1);
+	/* Nothing changed: the same file goes on. */
+	append_event(a, "sign", 1, &t0);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	assert_int_equal(ct_audit_seq(a), 5);
+	ct_audit_close(a);
+	assert_int_equal(file_size(arch), 6);
+	assert_verify_ok(fx->path, 2);
+}
+
+static void
+test_exported(void **state)
+{
+	struct fixture *fx = *state;
+	const char *paths[] = { fx->path };
+	char exp[160], *good;
+	size_t len, off, llen;
+	ct_audit_report rep;
+	ct_audit *a;
+
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	append_event(a, "sign", 1, &t0);
+	checkpoint(a);
+	append_event(a, "sign", 3, &t0);
+	checkpoint(a);
+	append_event(a, "sign", 5, &t0);
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	ct_audit_close(a);
+	good = slurp(fx->path, &len);
+	line_span(good, len, 4, &off, &llen);
+	snprintf(exp, sizeof(exp), "%s.exported", fx->path);
+	spit(exp, good + off, llen + 1);
+
+	assert_int_equal(walk_with(paths, 1, the_key.key, true, exp, &rep),
+	    CT_OK);
+	assert_int_equal(rep.exported, 1);
+	/* Cut at the earlier checkpoint: fine alone, not against the export. */
+	line_span(good, len, 2, &off, &llen);
+	spit(fx->path, good, off + llen + 1);
+	assert_int_equal(walk_with(paths, 1, the_key.key, false, NULL, &rep),
+	    CT_OK);
+	assert_walk_bad(paths, 1, the_key.key, exp, fx->path, 2,
+	    "the log ends at seq 2, but the exported checkpoint");
+	/* The same seq with other bytes. */
+	spit(fx->path, good, len);
+	edit_line(fx->path, 4, "\"time\":\"2", "\"time\":\"3");
+	assert_walk_bad(paths, 1, NULL, exp, fx->path, 4,
+	    "differs from the exported checkpoint (seq 4");
+	/* An export file holds only checkpoints, each checked. */
+	spit(fx->path, good, len);
+	line_span(good, len, 3, &off, &llen);
+	spit(exp, good + off, llen + 1);
+	assert_walk_bad(paths, 1, NULL, exp, exp, 1, "not a checkpoint line");
+	line_span(good, len, 4, &off, &llen);
+	spit(exp, good + off, llen + 1);
+	assert_walk_bad(paths, 1, other_key.key, exp, exp, 1,
+	    "bad checkpoint signature");
+	free(good);
+}
+
+struct seen {
+	unsigned n;
+	uint64_t seqs[16];
+};
+
+static ct_err
+count_line(void *arg, const json_t *obj, const char *line, size_t len)
+{
+	struct seen *s = arg;
+
+	if (s->n < 16)
+		s->seqs[s->n] = (uint64_t)json_integer_value(json_object_get(obj,
+		    "seq"));
+	s->n++;
+	return CT_OK;
+}
+
+static void
+test_walk_keep_going(void **state)
+{
+	struct fixture *fx = *state;
+	const char *paths[] = { fx->path };
+	ct_audit_walk_opts o = { 0 };
+	ct_audit_report rep;
+	struct seen s = { 0 };
+	char *good, *bad;
+	size_t len, off, llen;
+
+	write_log(fx->path, 6);
+	good = slurp(fx->path, &len);
+	assert_non_null(bad = malloc(len + 8));
+	line_span(good, len, 3, &off, &llen);
+	memcpy(bad, good, off);
+	memcpy(bad + off, "garbage\n", 8);
+	memcpy(bad + off + 8, good + off, len - off);
+	spit(fx->path, bad, len + 8);
+
+	/* Strict: lines up to the break only. */
+	assert_int_equal(ct_audit_walk(paths, 1, &o, count_line, &s, &rep),
+	    CT_ERR_AUDIT);
+	assert_int_equal(rep.bad_line, 3);
+	assert_int_equal(s.n, 2);
+	/* keep_going: every line that parses, the first problem kept. */
+	memset(&s, 0, sizeof(s));
+	o.keep_going = true;
+	assert_int_equal(ct_audit_walk(paths, 1, &o, count_line, &s, &rep),
+	    CT_ERR_AUDIT);
+	assert_int_equal(rep.bad_line, 3);
+	assert_non_null(strstr(rep.reason, "not a JSON object"));
+	assert_int_equal(s.n, 6);
+	assert_int_equal(s.seqs[5], 6);
+	free(bad);
+	free(good);
+}
+
 static void
 test_verify_missing(void **state)
 {
@@ -623,7 +1055,18 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_missing,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_failed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_tampered,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_leftovers,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_keep_going,
+		    setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

@@ -292,6 +292,41 @@ test_service_fields(void **state)
 }
 
 static void
+test_audit_fields(void **state)
+{
+	pol_policy *p = load_good("version: 1\n"
+				  "service: {audit_key: a, checkpoint_lines: 7, "
+				  "checkpoint_seconds: 30, audit_rotate_bytes: 8192}\n"
+				  "tokens:\n"
+				  "  - {name: t, module: /m.so, label: l, pin_env: P}\n"
+				  "clients: [{name: c, uid: 5}]\n"
+				  "keys:\n"
+				  "  - {name: a, type: ec-p384, token: t, "
+				  "allow: {c: [verify, public_key]}}\n");
+
+	assert_string_equal(p->audit_key, "a");
+	assert_int_equal(p->checkpoint_lines, 7);
+	assert_int_equal(p->checkpoint_seconds, 30);
+	assert_int_equal(p->audit_rotate_bytes, 8192);
+	pol_free(p);
+
+	/* The defaults: checkpoints come with an audit key, rotation never. */
+	p = load_good("version: 1\nservice: {audit_key: a}\n"
+		      "tokens: [{name: t, module: /m.so, label: l, pin_env: P}]\n"
+		      "keys: [{name: a, type: ec-p256, token: t}]\n");
+	assert_int_equal(p->checkpoint_lines, 1000);
+	assert_int_equal(p->checkpoint_seconds, 60);
+	assert_int_equal(p->audit_rotate_bytes, 0);
+	pol_free(p);
+	p = load_good("version: 1\n"
+		      "tokens: [{name: t, module: /m.so, label: l, pin_env: P}]\n"
+		      "keys: [{name: a, type: ec-p256, token: t}]\n");
+	assert_null(p->audit_key);
+	assert_int_equal(p->checkpoint_lines, 0);
+	pol_free(p);
+}
+
+static void
 test_peers(void **state)
 {
 	pol_policy *p = load_good(good_doc);
@@ -1007,6 +1042,31 @@ static const struct bad bad_docs[] = {
 	{ HDR TOK CLI KEY("aes-256")
 	      "    allow:\n      c: {ops: [wrap], engagement: nope}\n", 15, 36,
 	  "key \"k\": unknown engagement \"nope\"" },
+	/* the audit key: an ec key of the keys section nobody may sign with */
+	{ HDR "service:\n  audit_key: nope\n" TOK KEY("ec-p256"), 3, 14,
+	  "audit_key: unknown key \"nope\"" },
+	{ HDR "service:\n  audit_key: k\n" TOK KEY("aes-256"), 11, 11,
+	  "key \"k\": type: the audit key (service.audit_key) must be ec-p256 "
+	  "or ec-p384" },
+	{ HDR "service:\n  audit_key: k\n" TOK KEY("rsa-3072"), 11, 11,
+	  "must be ec-p256 or ec-p384" },
+	{ HDR "service:\n  audit_key: k\n" TOK CLI KEY("ec-p256")
+	      "    allow: { c: [verify, sign] }\n", 16, 26,
+	  "key \"k\": operation \"sign\" on the audit key (service.audit_key) "
+	  "is granted to nobody" },
+	{ HDR "service:\n  checkpoint_lines: 5\n" TOK KEY("ec-p256"), 3, 21,
+	  "checkpoint_lines: checkpoints need audit_key" },
+	{ HDR "service:\n  checkpoint_seconds: 5\n" TOK KEY("ec-p256"), 3, 23,
+	  "checkpoint_seconds: checkpoints need audit_key" },
+	{ HDR "service:\n  audit_key: k\n  checkpoint_seconds: 0\n" TOK
+	      KEY("ec-p256"), 4, 23,
+	  "checkpoint_seconds: 0 is out of range (1 to 86400)" },
+	{ HDR "service:\n  audit_key: k\n  checkpoint_lines: 1000000001\n" TOK
+	      KEY("ec-p256"), 4, 21, "checkpoint_lines: 1000000001 is out of range" },
+	{ HDR "service:\n  audit_rotate_bytes: 100\n" TOK KEY("ec-p256"), 3, 23,
+	  "audit_rotate_bytes: 100 is out of range (4096 to 1099511627776)" },
+	{ HDR "service:\n  audit_key: \"k/1\"\n" TOK KEY("ec-p256"), 3, 14,
+	  "audit_key: \"k/1\" is not a valid name" },
 };
 
 /* reader and atr: absent by default; the exact name; the ATR as bytes. */
@@ -1347,6 +1407,7 @@ main(void)
 		cmocka_unit_test(test_good_document),
 		cmocka_unit_test(test_service_fields),
 		cmocka_unit_test(test_reader_binding),
+		cmocka_unit_test(test_audit_fields),
 		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_user_group_root),
 		cmocka_unit_test(test_names),
