@@ -61,7 +61,8 @@ typedef struct {
 	const char *custodian; /* --custodian NAME (as in the policy) */
 	const char *pin_file;  /* --pin-file FILE, else the terminal */
 	const char *reader;    /* --reader NAME (wait-card) */
-	const char *timeout;   /* --timeout SECONDS (wait-card) */
+	const char *timeout;   /* --timeout SECONDS (wait-card, --wait-card) */
+	bool wait_card;	       /* --wait-card: approve once a card is in */
 	/* Backup tools: --module is --pkcs11-module, --token a policy token. */
 	const char *from, *to, *scratch;
 	const char *from_pin, *from_so_pin, *to_so_pin;
@@ -90,6 +91,7 @@ usage(void)
 	    "  approve ID CARD | deny ID CARD                sign the request's statement with your card\n"
 	    "  freeze [KEY] CARD                             freeze at once (one custodian)\n"
 	    "    CARD: --custodian NAME --pkcs11-module SO --token LABEL --key LABEL [--pin-file F]\n"
+	    "          [--wait-card [--reader NAME] [--timeout SECONDS]]  wait for the card first\n"
 	    "  readers                                       list readers, cards and ATRs (pcscd)\n"
 	    "  wait-card [--reader NAME] [--timeout SECONDS] exit 0 once a card is present\n"
 	    "  audit verify|checkpoint-export|query|summary  read audit logs (audit -h)\n"
@@ -914,24 +916,28 @@ cmd_readers(const opts *o)
 	return 0;
 }
 
+/* Wait --timeout seconds (default 30) for a card in --reader, or in any
+ * reader; exits when none came. */
+static void
+wait_card(const opts *o, char found[CT_READER_NAME_MAX])
+{
+	unsigned long secs = 30;
+	char why[256];
+
+	if (o->timeout != NULL && !parse_number(o->timeout, 0, 86400, &secs))
+		die(EXIT_USAGE, "--timeout must be 0 to 86400 seconds");
+	if (ct_readers_wait_card(o->reader, (long)secs * 1000, found, why,
+	    sizeof(why)) != CT_OK)
+		die(EXIT_REFUSED, "%s", why);
+}
+
 static int
 cmd_wait_card(const opts *o)
 {
-	char why[256], found[CT_READER_NAME_MAX], *end;
-	long secs = 30;
-	ct_err r;
+	char found[CT_READER_NAME_MAX];
 
 	need_args(o, 0);
-	if (o->timeout != NULL) {
-		errno = 0;
-		secs = strtol(o->timeout, &end, 10);
-		if (errno != 0 || *end != '\0' || end == o->timeout || secs < 0 ||
-		    secs > 86400)
-			die(EXIT_USAGE, "--timeout must be 0 to 86400 seconds");
-	}
-	r = ct_readers_wait_card(o->reader, secs * 1000, found, why, sizeof(why));
-	if (r != CT_OK)
-		die(EXIT_REFUSED, "%s", why);
+	wait_card(o, found);
 	printf("%s\n", found);
 	return 0;
 }
@@ -1167,12 +1173,17 @@ card_sign(const opts *o, const char *text, size_t len, bool approve,
 static int
 decide(const opts *o, const char *id, bool approve)
 {
+	char found[CT_READER_NAME_MAX];
 	json_t *shown, *req, *res;
 	const char *text;
 	uint8_t *sig;
 	size_t len, siglen;
 	ct_stmt st;
 
+	if (o->wait_card) {
+		wait_card(o, found);
+		fprintf(stderr, "card present in %s\n", found);
+	}
 	shown = call(new_request("gov_show", "request", id));
 	if ((text = json_string_value(json_object_get(shown, "statement"))) == NULL)
 		die(EXIT_CONNECT, "reply has no statement");
@@ -1275,6 +1286,7 @@ static const struct option longopts[] = {
 	{ "now", required_argument, NULL, 'N' },
 	{ "within", required_argument, NULL, 'W' },
 	{ "json", no_argument, NULL, 'J' },
+	{ "wait-card", no_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1331,6 +1343,7 @@ main(int argc, char **argv)
 		case 'N': o.now = optarg; break;
 		case 'W': o.within = optarg; break;
 		case 'J': o.json = true; break;
+		case 'w': o.wait_card = true; break;
 		case 'v': o.version = optarg; break;
 		case 'i': o.input = optarg; break;
 		case 'd': o.digest = optarg; break;

@@ -137,9 +137,22 @@ check "2: readers shows the card and its ATR" \
 	sh -c '"$0" readers | grep -E -q "^$1 +yes +$2$"' "$CTL_BIN" "$READER" "$ATR"
 "$CTL_BIN" wait-card --timeout 1 --reader "Virtual PCD 00 01" >/dev/null 2>&1
 same "2: wait-card on the other, empty reader times out: exit 1" "$?" "1"
+# approve --wait-card: with the card in, it goes on to ask the daemon
+# (none here: exit 3); without, it stops before asking anyone.
+approve_wc() {
+	"$CTL_BIN" -s "$W/no.sock" approve 0123456789abcdef --wait-card --timeout 1 \
+		--reader "$READER" --custodian c --pkcs11-module /nonexistent \
+		--token t --key k 2>"$W/ap.err"
+}
+approve_wc; rc=$?
+same "2: approve --wait-card with the card in goes on" "$rc" "3"
+check "2: and says where the card is" grep -q "card present in $READER" "$W/ap.err"
 stop_card
 check "2: readers: the card is out within 5 s" \
 	wait_for 5 sh -c '"$0" readers | grep -E -q "^$1 +no +-$"' "$CTL_BIN" "$READER"
+approve_wc; rc=$?
+same "2: approve --wait-card without a card gives up before signing" "$rc" "1"
+check "2: and says no card came" grep -q "no card in" "$W/ap.err"
 
 # 3. A token bound to the reader (through the fault module, to show the
 # re-login) next to the unbound SoftHSM2 token.
