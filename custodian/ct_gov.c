@@ -96,7 +96,7 @@ inflight(const ct_gov *g, const ct_gov_work *w)
 	size_t i;
 
 	for (i = 0; i < g->n_inflight; i++)
-		if (g->inflight[i].destroy == w->destroy &&
+		if (g->inflight[i].action == w->action &&
 		    g->inflight[i].version == w->version &&
 		    strcmp(g->inflight[i].key, w->key) == 0)
 			return true;
@@ -123,7 +123,7 @@ landed(ct_gov *g, const ct_gov_work *w)
 	size_t i;
 
 	for (i = 0; i < g->n_inflight; i++)
-		if (g->inflight[i].destroy == w->destroy &&
+		if (g->inflight[i].action == w->action &&
 		    g->inflight[i].version == w->version &&
 		    strcmp(g->inflight[i].key, w->key) == 0) {
 			g->inflight[i] = g->inflight[--g->n_inflight];
@@ -131,14 +131,24 @@ landed(ct_gov *g, const ct_gov_work *w)
 		}
 }
 
-/* Work for request q: generate its version. */
+/* The token work of request q: its new version, or its file. */
 static void
-rotation_work(const ct_sreq *q, ct_gov_work *w)
+request_work(const ct_sreq *q, ct_gov_work *w)
 {
 	memset(w, 0, sizeof(*w));
 	memcpy(w->id, q->stmt.id, sizeof(w->id));
+	w->action = q->stmt.action;
 	memcpy(w->key, q->stmt.key, sizeof(w->key));
 	w->version = q->stmt.version;
+	memcpy(w->path, q->stmt.path, sizeof(w->path));
+	memcpy(w->digest, q->stmt.digest, sizeof(w->digest));
+}
+
+/* Actions whose effect is work on a token, not only a state change. */
+static bool
+token_action(ct_action a)
+{
+	return a == CT_ACT_ROTATE || a == CT_ACT_BACKUP || a == CT_ACT_RESTORE;
 }
 
 /* ---- policy ---- */
@@ -370,10 +380,10 @@ begin(ct_gov *g, ct_sreq *q, ct_gov_work *work, bool *has_work, int64_t now)
 	ct_err r;
 
 	*has_work = false;
-	if (q->stmt.action == CT_ACT_ROTATE) {
+	if (token_action(q->stmt.action)) {
 		if ((r = ct_state_append(g->st, ct_rec_begin(q->stmt.id))) != CT_OK)
 			return r;
-		rotation_work(q, &w);
+		request_work(q, &w);
 		/* With the in-flight set full, a later reconcile resumes it. */
 		*has_work = hand_out(g, &w, work, &n) && n == 1;
 		emit_ev(g, req_event("request_running", q));
@@ -446,10 +456,21 @@ ct_gov_request(ct_gov *g, const pol_policy *pol, uid_t peer,
 		}
 		break;
 	case CT_ACT_BACKUP:
+		/* The file is signed by the audit key, on the audit key's token. */
+		if (pol->audit_key == NULL) {
+			snprintf(msg, ml, "backups are signed by the audit key: "
+			    "set service.audit_key");
+			return CT_ERR_POLICY;
+		}
+		break;
 	case CT_ACT_RESTORE:
-		snprintf(msg, ml, "%s is not available in this build",
-		    ct_action_name(s.action));
-		return CT_ERR_UNSUPPORTED;
+		if (pol->audit_key == NULL ||
+		    ct_state_backup(g->st, s.digest) == NULL) {
+			snprintf(msg, ml, "this service wrote no backup with that "
+			    "digest");
+			return CT_ERR_BAD_BACKUP;
+		}
+		break;
 	}
 	if ((q = quorum_for(pol, &s)) != NULL && q->m == 0) {
 		snprintf(msg, ml, "the policy sets no quorum for %s",
@@ -539,7 +560,7 @@ ct_gov_finish(ct_gov *g, const ct_gov_work *w, ct_err result, int64_t now)
 	ct_err r;
 
 	landed(g, w);
-	if (w->destroy) {
+	if (w->action == CT_ACT_REVOKE) {
 		/* Gone already is what we wanted. */
 		if (result != CT_OK && result != CT_ERR_NO_SUCH_KEY) {
 			ev = ver_event("destroy_failed", w->key, w->version);
@@ -557,6 +578,11 @@ ct_gov_finish(ct_gov *g, const ct_gov_work *w, ct_err result, int64_t now)
 	}
 	if ((q = ct_state_request(g->st, w->id)) == NULL || q->state != CT_RQ_RUNNING)
 		return CT_ERR_INTERNAL;
+	/* What a restore will check the file against. */
+	if (w->action == CT_ACT_BACKUP && result == CT_OK &&
+	    (r = ct_state_append(g->st, ct_rec_backup(w->id, w->digest,
+	    w->signer_pem))) != CT_OK)
+		return r;
 	if ((r = ct_state_append(g->st, ct_rec_done(w->id, result == CT_OK ? "ok" :
 	    ct_err_code(result), now))) != CT_OK)
 		return r;
@@ -565,6 +591,14 @@ ct_gov_finish(ct_gov *g, const ct_gov_work *w, ct_err result, int64_t now)
 		json_object_set_new(ev, "result", json_string(ct_err_code(result)));
 	emit_ev(g, ev);
 	return CT_OK;
+}
+
+char *
+ct_gov_backup_signer(const ct_gov *g, const uint8_t digest[32])
+{
+	const ct_sbackup *b = ct_state_backup(g->st, digest);
+
+	return b != NULL ? strdup(b->signer_pem) : NULL;
 }
 
 /* ---- reconciling the tokens with the state ---- */
@@ -620,11 +654,12 @@ resume_requests(ct_gov *g, const pol_policy *pol, const ct_keystore *ks,
 			*n_work += has;
 			continue;
 		}
-		rotation_work(q, &w);
+		request_work(q, &w);
 		if (q->state != CT_RQ_RUNNING || inflight(g, &w))
 			continue;
 		/* A rotation whose key was generated before the crash. */
-		if (on_token(ks, q->stmt.key, q->stmt.version) != NULL) {
+		if (q->stmt.action == CT_ACT_ROTATE &&
+		    on_token(ks, q->stmt.key, q->stmt.version) != NULL) {
 			if ((r = ct_state_append(g->st, ct_rec_done(q->stmt.id,
 			    "ok", now))) != CT_OK)
 				return r;
@@ -742,7 +777,7 @@ ct_gov_tick(ct_gov *g, const pol_policy *pol, int64_t now, ct_gov_work *work,
 		    now < sv->revoked + (int64_t)pk->destroy_after)
 			continue;
 		memset(&w, 0, sizeof(w));
-		w.destroy = true;
+		w.action = CT_ACT_REVOKE;
 		memcpy(w.key, sv->key, sizeof(w.key));
 		w.version = sv->version;
 		if (!hand_out(g, &w, work, n_work))

@@ -36,9 +36,16 @@ typedef void (*ct_gov_emit)(void *arg, json_t *ev);
 
 typedef struct {
 	char id[CT_REQ_ID_LEN + 1]; /* the request; "" for housekeeping */
-	bool destroy;		    /* destroy the version, else generate it */
+	/* CT_ACT_ROTATE: generate key/version; CT_ACT_REVOKE: destroy it;
+	 * CT_ACT_BACKUP: write path; CT_ACT_RESTORE: restore path. */
+	ct_action action;
 	char key[65];
 	uint32_t version;
+	char path[CT_STMT_PATH_MAX];
+	uint8_t digest[32];	    /* restore: the approved file digest */
+	/* Set by the caller before ct_gov_finish of a backup: the digest of
+	 * the file written and the PEM of the key that signed it. */
+	char *signer_pem;	    /* borrowed */
 } ct_gov_work;
 
 ct_err ct_gov_open(const char *state_path, ct_gov_emit emit, void *arg,
@@ -79,6 +86,10 @@ ct_err ct_gov_approve(ct_gov *g, const pol_policy *pol, const char *id,
 		      size_t siglen, int64_t now, json_t **result,
 		      ct_gov_work *work, bool *has_work, char *msg,
 		      size_t ml) CT_WUR;
+
+/* The public key (PEM, malloc'd) that signed the backup whose digest is
+ * given, from the journal; NULL if this service made no such backup. */
+char *ct_gov_backup_signer(const ct_gov *g, const uint8_t digest[32]);
 
 /* Report the outcome of token work. */
 ct_err ct_gov_finish(ct_gov *g, const ct_gov_work *w, ct_err result,

@@ -105,7 +105,8 @@ ct_ops_set_work(const pol_policy *pol, const ct_gov_work *w, ct_job *job)
 	ref->type = pk->type;
 	ref->backup = pk->backup;
 	job->token = pk->token;
-	job->cmd = cmd_find(w->destroy ? CT_OP_DESTROY_ : CT_OP_KEYGEN_);
+	job->cmd = cmd_find(w->action == CT_ACT_REVOKE ? CT_OP_DESTROY_ :
+	    CT_OP_KEYGEN_);
 	job->work = *w;
 	job->has_work = true;
 	return CT_OK;

@@ -22,7 +22,7 @@ static const ct_opspec opspecs[] = {
 	{ "list_keys", CT_OP_LIST_KEYS, 0, 0, 0 },
 	{ "status", CT_OP_STATUS, 0, 0, 0 },
 	{ "gov_request", CT_OP_GOV_REQUEST, CT_F_ACTION,
-	  CT_F_KEY | CT_F_VERSION | CT_F_DIGEST, 0 },
+	  CT_F_KEY | CT_F_VERSION | CT_F_DIGEST | CT_F_FILE, 0 },
 	{ "gov_show", CT_OP_GOV_SHOW, CT_F_REQUEST, 0, 0 },
 	{ "gov_list", CT_OP_GOV_LIST, 0, 0, 0 },
 	{ "gov_approve", CT_OP_GOV_APPROVE,
@@ -68,6 +68,7 @@ static const field fields[] = {
 	{ "request", CT_F_REQUEST, K_NAME, 16, offsetof(ct_request, request), 0 },
 	{ "custodian", CT_F_CUSTODIAN, K_NAME, 64, offsetof(ct_request, custodian), 0 },
 	{ "decision", CT_F_DECISION, K_NAME, 8, offsetof(ct_request, decision), 0 },
+	{ "file", CT_F_FILE, K_TEXT, 255, BUF(file) },
 };
 
 static const field *
@@ -270,6 +271,7 @@ ct_request_clear(ct_request *req)
 	ct_free_secret(req->plaintext, req->plaintext_len);
 	ct_free_secret(req->blob, req->blob_len);
 	ct_free_secret(req->context, req->context_len + 1);
+	free(req->file);
 	memset(req, 0, sizeof(*req));
 }
 

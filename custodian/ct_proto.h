@@ -38,6 +38,7 @@ enum {
 	CT_F_REQUEST = 1u << 9,
 	CT_F_CUSTODIAN = 1u << 10,
 	CT_F_DECISION = 1u << 11,
+	CT_F_FILE = 1u << 12,
 };
 
 typedef enum {
@@ -82,6 +83,8 @@ typedef struct {
 	char request[17];   /* governance: request id */
 	char custodian[65];
 	char decision[9];   /* "approve" or "deny" */
+	uint8_t *file;	    /* governance: a path (text), NUL-terminated */
+	size_t file_len;
 	unsigned fields;  /* CT_F_* present */
 	uint8_t *data;
 	size_t data_len;

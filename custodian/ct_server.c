@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 
 #include "custodian/ct_audit.h"
+#include "custodian/ct_backup.h"
 #include "custodian/ct_keys.h"
 #include "custodian/ct_ops.h"
 #include "custodian/ct_pool.h"
@@ -441,19 +443,144 @@ report_work(server *sv, const ct_gov_work *w, ct_err result)
 
 	if (r != CT_OK)
 		fprintf(stderr, "custodiand: governance: recording %s of %s/v%u "
-		    "failed: %s\n", w->destroy ? "destruction" : "generation",
+		    "failed: %s\n", ct_action_name(w->action),
 		    w->key, w->version, ct_strerror(r));
 	return r;
+}
+
+static void rescan(server *sv);
+
+/* A version's state as a backup file records it. */
+static ct_backup_vstate
+backup_state(void *arg, const char *key, uint32_t version)
+{
+	server *sv = arg;
+	const ct_key *k = ct_keys_find(sv->ks, key);
+	const ct_keyver *cur = k != NULL ? ct_key_version(k, 0) : NULL;
+	const ct_state *st = ct_gov_state(sv->gov);
+	size_t i;
+
+	for (i = 0; i < st->n_vers; i++) {
+		if (st->vers[i].version != version || strcmp(st->vers[i].key, key) != 0)
+			continue;
+		if (st->vers[i].state == CT_VS_REVOKED)
+			return CT_VSTATE_REVOKED;
+		if (st->vers[i].state == CT_VS_DESTROYED)
+			return CT_VSTATE_DESTROYED;
+		return cur != NULL && cur->version == version ? CT_VSTATE_ACTIVE :
+		    CT_VSTATE_RETIRED;
+	}
+	return CT_VSTATE_UNKNOWN;
+}
+
+static char *
+pem_of(EVP_PKEY *pub)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *pem = NULL;
+	long n;
+
+	if (b != NULL && PEM_write_bio_PUBKEY(b, pub) == 1 &&
+	    (n = BIO_get_mem_data(b, &data)) > 0)
+		pem = strndup(data, (size_t)n);
+	BIO_free(b);
+	return pem;
+}
+
+/* Backup and restore run on the main thread: they read the key store,
+ * which only the main thread touches, and they are rare.  The file is
+ * signed by the audit key, and only backups this service made (their
+ * digest and signer are in the journal) are restored. */
+static ct_err
+file_work(server *sv, ct_gov_work *w, char *msg, size_t ml)
+{
+	const pol_key *pk = pol_find_key(sv->pol, sv->pol->audit_key);
+	const ct_key *k = ct_keys_find(sv->ks, sv->pol->audit_key);
+	const ct_keyver *kv = k != NULL ? ct_key_version(k, 0) : NULL;
+	ct_backup_signer signer;
+	ct_restored *out = NULL;
+	uint8_t digest[32];
+	EVP_PKEY *pub = NULL;
+	char *pem = NULL;
+	BIO *b = NULL;
+	size_t n = 0;
+	ct_err r;
+
+	if (pk == NULL) {
+		snprintf(msg, ml, "no audit key in the policy");
+		return CT_ERR_POLICY;
+	}
+	if (w->action == CT_ACT_BACKUP) {
+		if (kv == NULL) {
+			snprintf(msg, ml, "the audit key has no usable version");
+			return CT_ERR_NO_SUCH_VERSION;
+		}
+		signer.key = kv->handle;
+		signer.sign = pk->sign;
+		r = ct_backup_create(sv->sess[pk->token], sv->pol, pk->token,
+		    sv->ks, backup_state, sv, &signer, w->path, &n, msg, ml);
+		if (r == CT_OK)
+			r = ct_file_sha256(w->path, w->digest, msg, ml);
+		if (r == CT_OK && (w->signer_pem = pem_of(kv->pub)) == NULL)
+			r = CT_ERR_NOMEM;
+		return r;
+	}
+	if ((r = ct_file_sha256(w->path, digest, msg, ml)) != CT_OK)
+		return r;
+	if (memcmp(digest, w->digest, sizeof(digest)) != 0) {
+		snprintf(msg, ml, "%s changed since the restore was approved",
+		    w->path);
+		return CT_ERR_BAD_BACKUP;
+	}
+	r = CT_ERR_BAD_BACKUP;
+	if ((pem = ct_gov_backup_signer(sv->gov, w->digest)) == NULL ||
+	    (b = BIO_new_mem_buf(pem, -1)) == NULL ||
+	    (pub = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) == NULL)
+		snprintf(msg, ml, "no signer recorded for this backup");
+	else
+		/* The quorum approved this very file, made under some earlier
+		 * policy: versions must still fit today's keys. */
+		r = ct_backup_restore(sv->sess[pk->token], sv->pol, pk->token,
+		    w->path, pub, backup_state, sv, CT_RESTORE_ANY_POLICY, &out,
+		    &n, msg, ml);
+	free(out);
+	EVP_PKEY_free(pub);
+	BIO_free(b);
+	free(pem);
+	return r;
+}
+
+/* Run file work now, record it, and pick up restored versions. */
+static ct_err
+run_file_work(server *sv, ct_gov_work *w, char *msg, size_t ml)
+{
+	ct_err r = file_work(sv, w, msg, ml), rr;
+
+	rr = report_work(sv, w, r);
+	free(w->signer_pem);
+	w->signer_pem = NULL;
+	if (r == CT_OK && w->action == CT_ACT_RESTORE)
+		rescan(sv);
+	return r != CT_OK ? r : rr;
 }
 
 static void
 submit_work(server *sv, const ct_gov_work *work, size_t n)
 {
+	ct_gov_work w;
+	char msg[256];
 	ct_job *job;
 	size_t i;
 	ct_err r;
 
 	for (i = 0; i < n; i++) {
+		if (work[i].action == CT_ACT_BACKUP || work[i].action == CT_ACT_RESTORE) {
+			w = work[i];
+			if (run_file_work(sv, &w, msg, sizeof(msg)) != CT_OK)
+				fprintf(stderr, "custodiand: %s: %s\n",
+				    ct_action_name(w.action), msg);
+			continue;
+		}
 		if ((r = ct_job_new_work(sv->pol, &work[i], &job)) == CT_OK)
 			ct_pool_submit(sv->pool, job);
 		else
@@ -572,6 +699,20 @@ gov_request(server *sv, ct_job *job)
 	}
 	snprintf(s.key, sizeof(s.key), "%s", req->key);
 	s.version = req->version;
+	if (req->fields & CT_F_FILE) {
+		if (req->file[0] != '/' || req->file_len >= sizeof(s.path)) {
+			snprintf(job->msg, sizeof(job->msg), "\"file\" must be an "
+			    "absolute path of at most %zu bytes", sizeof(s.path) - 1);
+			return CT_ERR_BAD_REQUEST;
+		}
+		memcpy(s.path, req->file, req->file_len + 1);
+	}
+	/* A backup never replaces a file: an officer picks a new name. */
+	if (s.action == CT_ACT_BACKUP && s.path[0] != '\0' &&
+	    access(s.path, F_OK) == 0) {
+		snprintf(job->msg, sizeof(job->msg), "%s exists", s.path);
+		return CT_ERR_EXISTS;
+	}
 	if ((s.has_digest = (req->fields & CT_F_DIGEST) != 0))
 		memcpy(s.digest, req->digest, sizeof(s.digest));
 	/* What the action names must be given, and nothing else. */
@@ -582,11 +723,14 @@ gov_request(server *sv, ct_job *job)
 	}
 	if ((s.action == CT_ACT_REVOKE) != (s.version != 0) ||
 	    ((ct_action_needs(s.action) & CT_NEEDS_DIGEST) != 0) != s.has_digest ||
+	    ((ct_action_needs(s.action) & CT_NEEDS_PATH) != 0) != (s.path[0] != '\0') ||
 	    (s.key[0] != '\0' && !(ct_action_needs(s.action) &
 	    (CT_NEEDS_KEY | CT_MAY_KEY)))) {
 		snprintf(job->msg, sizeof(job->msg), "%s takes %s", req->action,
 		    s.action == CT_ACT_REVOKE ? "\"key\" and \"version\"" :
 		    s.action == CT_ACT_POLICY ? "\"digest\" only" :
+		    s.action == CT_ACT_BACKUP ? "\"file\" only" :
+		    s.action == CT_ACT_RESTORE ? "\"file\" and \"digest\"" :
 		    s.action == CT_ACT_ROTATE ? "\"key\" only" : "\"key\" or nothing");
 		return CT_ERR_BAD_REQUEST;
 	}
@@ -616,6 +760,16 @@ gov_approve(server *sv, ct_job *job)
 	if (!has_work) {
 		/* A revocation or freeze takes effect now, not at the next scan. */
 		reapply(sv);
+		return false;
+	}
+	if (work.action == CT_ACT_BACKUP || work.action == CT_ACT_RESTORE) {
+		if ((job->err = run_file_work(sv, &work, job->msg,
+		    sizeof(job->msg))) == CT_OK) {
+			json_decref(job->result);
+			if ((job->result = ct_gov_show(sv->gov, sv->pol, work.id,
+			    sv->now.tv_sec)) == NULL)
+				job->err = CT_ERR_NOMEM;
+		}
 		return false;
 	}
 	if ((job->err = ct_ops_set_work(sv->pol, &work, job)) != CT_OK) {
@@ -1118,12 +1272,20 @@ gov_start(server *sv)
 			fprintf(stderr, "custodiand: audit: refusal not written\n");
 		return r;
 	}
-	/* Checkpoints were asked for: do not run without them. */
+	/* Checkpoints were asked for: do not run without them, unless the
+	 * token lost a key the state knows: then the daemon must run for the
+	 * quorum to restore it, and every missed checkpoint is audited. */
 	if (sv->pol->audit_key != NULL &&
 	    ct_key_version(ct_keys_find(sv->ks, sv->pol->audit_key), 0) == NULL) {
 		fprintf(stderr, "custodiand: the audit key \"%s\" has no version on "
-		    "the token (custodianctl keygen)\n", sv->pol->audit_key);
-		return CT_ERR_NO_SUCH_VERSION;
+		    "the token%s\n", sv->pol->audit_key,
+		    ct_state_knows_key(ct_gov_state(sv->gov), sv->pol->audit_key) ?
+		    ": serving so that a restore can bring it back" :
+		    " (custodianctl keygen)");
+		if (!ct_state_knows_key(ct_gov_state(sv->gov), sv->pol->audit_key))
+			return CT_ERR_NO_SUCH_VERSION;
+		(void)audit_event(sv, json_pack("{s:s, s:s}", "event",
+		    "audit_key_missing", "key", sv->pol->audit_key));
 	}
 	submit_work(sv, work, n);
 	return CT_OK;

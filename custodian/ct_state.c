@@ -106,6 +106,16 @@ ct_rec_policy(const uint8_t digest[32], bool governed)
 	    "governed", governed);
 }
 
+json_t *
+ct_rec_backup(const char *id, const uint8_t digest[32], const char *signer_pem)
+{
+	char hex[65];
+
+	ct_hex(digest, 32, hex);
+	return json_pack("{s:s, s:s, s:s, s:s}", "t", "backup", "id", id,
+	    "digest", hex, "signer", signer_pem);
+}
+
 /* ---- lookups ---- */
 
 ct_sver *
@@ -174,6 +184,17 @@ bool
 ct_state_policy_approved(const ct_state *st, const uint8_t digest[32])
 {
 	return approved_index(st, digest) >= 0;
+}
+
+const ct_sbackup *
+ct_state_backup(const ct_state *st, const uint8_t digest[32])
+{
+	size_t i;
+
+	for (i = 0; i < st->n_backups; i++)
+		if (memcmp(st->backups[i].digest, digest, 32) == 0)
+			return &st->backups[i];
+	return NULL;
 }
 
 /* ---- applying records ---- */
@@ -327,6 +348,30 @@ add_request(ct_state *st, json_t *rec)
 }
 
 static ct_err
+add_backup(ct_state *st, const ct_sreq *q, json_t *rec)
+{
+	const char *pem = str_of(rec, "signer");
+	ct_sbackup *nb, *b;
+	uint8_t digest[32];
+
+	if (q->stmt.action != CT_ACT_BACKUP || q->state != CT_RQ_RUNNING ||
+	    !hex32(str_of(rec, "digest"), digest) || pem == NULL ||
+	    strlen(pem) > 4096)
+		return CT_ERR_BAD_REQUEST;
+	if ((nb = grow(st->backups, &st->n_backups, sizeof(*nb))) == NULL)
+		return CT_ERR_NOMEM;
+	st->backups = nb;
+	b = &st->backups[st->n_backups - 1];
+	if ((b->signer_pem = strdup(pem)) == NULL) {
+		st->n_backups--;
+		return CT_ERR_NOMEM;
+	}
+	memcpy(b->id, q->stmt.id, sizeof(b->id));
+	memcpy(b->digest, digest, 32);
+	return CT_OK;
+}
+
+static ct_err
 apply(ct_state *st, json_t *rec)
 {
 	const char *t = str_of(rec, "t"), *id = str_of(rec, "id"), *res, *d;
@@ -357,6 +402,8 @@ apply(ct_state *st, json_t *rec)
 	}
 	if (q == NULL)
 		return CT_ERR_BAD_REQUEST;
+	if (strcmp(t, "backup") == 0)
+		return add_backup(st, q, rec);
 	if (strcmp(t, "approval") == 0) {
 		d = str_of(rec, "decision");
 		if (q->state != CT_RQ_OPEN || q->n_approvals >= CT_APPROVALS_MAX ||
@@ -496,6 +543,9 @@ ct_state_free(ct_state *st)
 	free(st->vers);
 	free(st->frozen);
 	free(st->approved);
+	for (i = 0; i < st->n_backups; i++)
+		free(st->backups[i].signer_pem);
+	free(st->backups);
 	free(st->path);
 	free(st);
 }

@@ -64,6 +64,13 @@ typedef struct {
 	size_t n_approvals;
 } ct_sreq;
 
+/* A backup this service wrote: restores are accepted only of these. */
+typedef struct {
+	char id[CT_REQ_ID_LEN + 1];
+	uint8_t digest[32];
+	char *signer_pem; /* the public key that signed it, owned */
+} ct_sbackup;
+
 typedef struct {
 	char *path;
 	int fd;
@@ -79,6 +86,8 @@ typedef struct {
 	bool policy_governed; /* it set a quorum for policy changes */
 	uint8_t (*approved)[32]; /* approved policy digests not yet in force */
 	size_t n_approved;
+	ct_sbackup *backups;
+	size_t n_backups;
 	uint64_t lines;
 } ct_state;
 
@@ -102,6 +111,8 @@ json_t *ct_rec_begin(const char *id);
 /* The outcome of a request; on success it carries the action's effect. */
 json_t *ct_rec_done(const char *id, const char *result, int64_t now);
 json_t *ct_rec_policy(const uint8_t digest[32], bool governed);
+json_t *ct_rec_backup(const char *id, const uint8_t digest[32],
+		      const char *signer_pem);
 
 /* Lookups (NULL when absent). */
 ct_sver *ct_state_version(ct_state *st, const char *key, uint32_t version);
@@ -109,6 +120,7 @@ bool ct_state_knows_key(const ct_state *st, const char *key);
 ct_sreq *ct_state_request(ct_state *st, const char *id);
 bool ct_state_frozen(const ct_state *st, const char *key);
 bool ct_state_policy_approved(const ct_state *st, const uint8_t digest[32]);
+const ct_sbackup *ct_state_backup(const ct_state *st, const uint8_t digest[32]);
 
 const char *ct_vstate_name(ct_vstate s);
 const char *ct_rqstate_name(ct_rqstate s);

@@ -398,6 +398,48 @@ ct_secret_from_env(const char *name, char **out, size_t *outlen, char *err,
 	return r;
 }
 
+ct_err
+ct_file_sha256(const char *path, uint8_t out[32], char *err, size_t errlen)
+{
+	EVP_MD_CTX *md = NULL;
+	uint8_t buf[16384];
+	struct stat st;
+	ssize_t n;
+	int fd;
+	ct_err r = CT_ERR_IO;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		r = CT_ERR_NOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
+			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(md, out, NULL) != 1)
+		goto out;
+	r = CT_OK;
+ out:
+	EVP_MD_CTX_free(md);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
 bool
 ct_valid_name(const char *s, size_t max)
 {

@@ -42,6 +42,9 @@ void ct_json_use_wiping_alloc(void);
 /* Read from fd until end of file or cap bytes; *len counts them.
  * CT_ERR_IO with errno set on a read error. */
 ct_err ct_read_all(int fd, void *buf, size_t cap, size_t *len) CT_WUR;
+/* SHA-256 of a regular file's contents. */
+ct_err ct_file_sha256(const char *path, uint8_t out[32], char *err,
+		      size_t errlen) CT_WUR;
 
 /* Read a secret (a PIN) from a file: regular file, not a symlink, not
  * readable or writable by others, at most CT_SECRET_FILE_MAX bytes; one

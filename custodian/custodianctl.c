@@ -86,6 +86,7 @@ usage(void)
 	    "  list | status\n"
 	    "  keygen KEY -p POLICY                          create the next version on the token\n"
 	    "  request rotate KEY | revoke KEY VERSION | policy FILE | freeze [KEY] | unfreeze [KEY]\n"
+	    "          | backup FILE | restore FILE\n"
 	    "                                                open a governance request (security officers)\n"
 	    "  requests | show ID | due                      open requests, one request, rotation dates\n"
 	    "  approve ID CARD | deny ID CARD                sign the request's statement with your card\n"
@@ -1073,7 +1074,7 @@ cmd_request(const opts *o)
 	};
 	ct_action a = o->n_args > 0 ? ct_action_from_name(o->args[0]) : 0;
 	uint8_t digest[32];
-	char err[512];
+	char err[512], path[CT_STMT_PATH_MAX], cwd[CT_STMT_PATH_MAX];
 	pol_policy *pol = NULL;
 	json_t *req, *res;
 	opts v = *o;
@@ -1089,6 +1090,20 @@ cmd_request(const opts *o)
 		memcpy(digest, pol->digest, sizeof(digest));
 		pol_free(pol);
 		set_b64(req, "digest", digest, sizeof(digest));
+	} else if (a == CT_ACT_BACKUP || a == CT_ACT_RESTORE) {
+		/* The daemon runs elsewhere: give it an absolute path. */
+		if (o->args[1][0] == '/')
+			snprintf(path, sizeof(path), "%s", o->args[1]);
+		else if (getcwd(cwd, sizeof(cwd)) == NULL ||
+		    snprintf(path, sizeof(path), "%s/%s", cwd, o->args[1]) >=
+		    (int)sizeof(path))
+			die(EXIT_USAGE, "%s: path too long", o->args[1]);
+		json_object_set_new(req, "file", json_string(path));
+		if (a == CT_ACT_RESTORE) {
+			if (ct_file_sha256(path, digest, err, sizeof(err)) != CT_OK)
+				die(EXIT_REFUSED, "%s", err);
+			set_b64(req, "digest", digest, sizeof(digest));
+		}
 	} else if (o->n_args > 1)
 		json_object_set_new(req, "key", json_string(o->args[1]));
 	if (a == CT_ACT_REVOKE) {
