@@ -411,7 +411,11 @@ ct_gov_request(ct_gov *g, const pol_policy *pol, uid_t peer,
 
 	*result = NULL;
 	who = pol_peer_custodian(pol, peer, POL_ROLE_OFFICER |
-	    (s.action == CT_ACT_FREEZE ? POL_ROLE_CUSTODIAN : 0));
+	    (s.action == CT_ACT_FREEZE ? POL_ROLE_CUSTODIAN : 0), now);
+	if (who == NULL && pol_peer_custodian(pol, peer, POL_ROLE_OFFICER, 0)) {
+		snprintf(msg, ml, "this security-officer's role has ended");
+		return CT_ERR_GRANT_EXPIRED;
+	}
 	if (who == NULL) {
 		snprintf(msg, ml, "opening a %s request needs a %s in the policy",
 		    ct_action_name(s.action), s.action == CT_ACT_FREEZE ?
@@ -525,6 +529,13 @@ ct_gov_approve(ct_gov *g, const pol_policy *pol, const char *id,
 		snprintf(msg, ml, "\"%s\" is not a custodian of this request's "
 		    "quorum", custodian);
 		return CT_ERR_APPROVAL;
+	}
+	if (pol_expired(&cu->expiry, now)) {
+		char when[POL_TIME_LEN];
+
+		snprintf(msg, ml, "%s's custodian role ended at %s", cu->name,
+		    pol_time_format(cu->expiry.until, when));
+		return CT_ERR_GRANT_EXPIRED;
 	}
 	for (i = 0; i < q->n_approvals; i++)
 		if (strcmp(q->approvals[i].custodian, cu->name) == 0) {

@@ -1207,7 +1207,7 @@ load_custodian_key(struct ctx *c, const node *n, bool cert, EVP_PKEY **out)
 static const char *const role_names[] = { "custodian", "security-officer" };
 
 enum { CUS_NAME, CUS_PUBLIC_KEY, CUS_CERT, CUS_ROLES, CUS_UID, CUS_USER,
-       CUS_N_ };
+       CUS_UNTIL, CUS_ENGAGEMENT, CUS_N_ };
 static const char *const custodian_fields[CUS_N_] = {
 	[CUS_NAME] = "name",
 	[CUS_PUBLIC_KEY] = "public_key",
@@ -1215,6 +1215,8 @@ static const char *const custodian_fields[CUS_N_] = {
 	[CUS_ROLES] = "roles",
 	[CUS_UID] = "uid",
 	[CUS_USER] = "user",
+	[CUS_UNTIL] = "until",
+	[CUS_ENGAGEMENT] = "engagement",
 };
 
 static ct_err
@@ -1256,7 +1258,7 @@ parse_custodian(struct ctx *c, const node *map, const node *const v[],
 	if ((cu->roles & POL_ROLE_OFFICER) && !cu->has_uid)
 		return perr(c, CT_ERR_POLICY, map->at,
 			    "a security-officer needs uid or user");
-	return CT_OK;
+	return get_expiry(c, v[CUS_UNTIL], v[CUS_ENGAGEMENT], &cu->expiry);
 }
 
 enum { GOV_QUORUM, GOV_POLICY_CHANGE, GOV_UNFREEZE, GOV_BACKUP, GOV_RESTORE,
@@ -2154,13 +2156,14 @@ pol_find_custodian(const pol_policy *p, const char *name)
 }
 
 const pol_custodian *
-pol_peer_custodian(const pol_policy *p, uid_t uid, unsigned role)
+pol_peer_custodian(const pol_policy *p, uid_t uid, unsigned role, time_t now)
 {
 	size_t i;
 
 	for (i = 0; p != NULL && i < p->n_custodians; i++)
 		if (p->custodians[i].has_uid && p->custodians[i].uid == uid &&
-		    (p->custodians[i].roles & role))
+		    (p->custodians[i].roles & role) &&
+		    !pol_expired(&p->custodians[i].expiry, now))
 			return &p->custodians[i];
 	return NULL;
 }

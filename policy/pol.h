@@ -112,6 +112,7 @@ typedef struct {
 	unsigned roles; /* POL_ROLE_* */
 	bool has_uid;
 	uid_t uid;	/* how the daemon recognises them on its socket */
+	pol_expiry expiry; /* their roles end then (until / engagement) */
 	unsigned line;
 } pol_custodian;
 
@@ -234,9 +235,10 @@ const char *pol_key_type_name(pol_key_type t); /* "ec-p256", ... */
 const char *pol_sign_scheme_name(pol_sign_scheme s); /* "ecdsa-sha256", ... */
 
 const pol_custodian *pol_find_custodian(const pol_policy *p, const char *name);
-/* The custodian with this role whose uid is the peer's, or NULL. */
+/* The custodian with this role whose uid is the peer's and whose roles
+ * have not ended at now, or NULL. */
 const pol_custodian *pol_peer_custodian(const pol_policy *p, uid_t uid,
-					unsigned role);
+					unsigned role, time_t now);
 /* True when custodian index ci is one of the quorum's. */
 bool pol_quorum_has(const pol_quorum *q, size_t ci);
 /* The quorum that applies: q itself when set, else the default. */

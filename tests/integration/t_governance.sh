@@ -4,9 +4,11 @@
 . "$(dirname "$0")/lib.sh"
 
 init_token svc
-for c in alice bob mallory; do make_card "$c" || { not_ok "card $c"; finish; exit 1; }; done
+for c in alice bob mallory dave; do make_card "$c" || { not_ok "card $c"; finish; exit 1; }; done
 make_card carol rsa:2048 || { not_ok "card carol"; finish; exit 1; }
 
+# dave's role ends in 10 days (the test moves the daemon's clock past it).
+DAVE_UNTIL=$(date -u -d '+10 days' +%Y-%m-%dT%H:%M:%SZ)
 governed_policy() {
 	write_policy <<P
 custodians:
@@ -14,8 +16,9 @@ custodians:
   - { name: bob, public_key: $W/bob.pem, roles: [custodian] }
   - { name: carol, public_key: $W/carol.pem, roles: [custodian] }
   - { name: mallory, public_key: $W/mallory.pem, roles: [custodian] }
+  - { name: dave, public_key: $W/dave.pem, roles: [custodian], until: "$DAVE_UNTIL" }
 governance:
-  quorum: { m: 2, of: [alice, bob, carol] }
+  quorum: { m: 2, of: [alice, bob, carol, dave] }
   approval_ttl: 1h
 keys:
   - name: dek
@@ -84,7 +87,7 @@ PY
 rid=$(ctl request revoke dek 1 | awk 'NR==1{print $2}')
 check "bob approves revoking v1" decide approve "$rid" bob
 same "v1 blob unwraps before the quorum" "$(ctl unwrap "$blob1" -c ctx)" "secret-one"
-check "alice approves: revoked" decide approve "$rid" alice
+check "dave (role until +10d) approves: revoked" decide approve "$rid" dave
 expect_err "a revoked version no longer unwraps" key_revoked ctl unwrap "$blob1" -c ctx
 same "the current version still unwraps" "$(ctl unwrap "$blob2" -c ctx)" "secret-one"
 check "the v1 object is still on the token (grace period)" \
@@ -112,6 +115,7 @@ wait_for "the daemon opens the due rotation itself" \
 same "due lists dek overdue" "$(ctl due | jq -r '.[] | select(.key=="dek") | .overdue')" "true"
 same "status shows it overdue" "$(ctl status | jq -r '.governance.overdue[0]')" "dek"
 sid=$(ctl requests | jq -r '.[] | select(.key=="dek") | .request')
+expect_err "a custodian whose role ended cannot approve" grant_expired decide approve "$sid" dave
 check "custodians only approve: alice" decide approve "$sid" alice
 check "custodians only approve: bob" decide approve "$sid" bob
 same "scheduled rotation made v3" "$(ctl list | awk '$1=="dek"{print $4}')" "v3"
