@@ -63,7 +63,9 @@ rotate_and_crash() {
 
 # 1. Between the journal's "begin" and the key generation.
 rotate_and_crash dek "C_GenerateKey delay 5000" grep -q '"t":"begin"' "$W/state.journal" || exit 1
-same "crash before generation: restart completes the rotation" "$(ctl show "$id" | jq -r .state)" "done"
+# The resumed generation runs on a worker once the daemon serves.
+wait_for "crash before generation: restart completes the rotation" \
+	sh -c "$CTL_BIN -s $SOCK show $id | jq -e '.state == \"done\"'"
 same "v2 is current" "$(ctl list | awk '$1=="dek"{print $4}')" "v2"
 same "exactly one dek/v2 object on the token" "$(objects dek/v2)" "1"
 check "the resumed rotation is audited" grep -q "\"event\":\"request_resumed\",\"request\":\"$id\"" "$AUDIT"
