@@ -116,7 +116,7 @@ DEBS += libclang-rt-14-dev
 BUILD_FUZZ = build-fuzz
 FUZZ_CC = clang
 FUZZ_SECONDS ?= 60
-FUZZERS = request policy blob audit_verify
+FUZZERS = request policy blob audit_verify stmt
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=c11 $(WARN) $(HARDEN) -O1 -g -fno-omit-frame-pointer \
 	      $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(CPPFLAGS) $(PKG_CFLAGS)

@@ -22,8 +22,10 @@ struct ct_gov {
 	size_t n_unknown;
 	ct_gov_work inflight[CT_GOV_WORK_MAX]; /* handed out, not finished */
 	size_t n_inflight;
-	int64_t win_start;	 /* auto-freeze window */
-	unsigned win_count;
+	/* The times of the last refusals, for the auto-freeze window. */
+	int64_t refusals[POL_FREEZE_REFUSALS_MAX];
+	uint64_t n_refusals;	 /* ever noted, modulo a change of threshold */
+	unsigned ring;		 /* the threshold the ring was filled for */
 };
 
 static void
@@ -89,6 +91,13 @@ ct_gov_state(const ct_gov *g)
 	return g->st;
 }
 
+static bool
+same_work(const ct_gov_work *a, const ct_gov_work *b)
+{
+	return a->action == b->action && a->version == b->version &&
+	       strcmp(a->key, b->key) == 0 && strcmp(a->id, b->id) == 0;
+}
+
 /* Work handed out once is not handed out again before it finishes. */
 static bool
 inflight(const ct_gov *g, const ct_gov_work *w)
@@ -96,9 +105,7 @@ inflight(const ct_gov *g, const ct_gov_work *w)
 	size_t i;
 
 	for (i = 0; i < g->n_inflight; i++)
-		if (g->inflight[i].action == w->action &&
-		    g->inflight[i].version == w->version &&
-		    strcmp(g->inflight[i].key, w->key) == 0)
+		if (same_work(&g->inflight[i], w))
 			return true;
 	return false;
 }
@@ -123,9 +130,7 @@ landed(ct_gov *g, const ct_gov_work *w)
 	size_t i;
 
 	for (i = 0; i < g->n_inflight; i++)
-		if (g->inflight[i].action == w->action &&
-		    g->inflight[i].version == w->version &&
-		    strcmp(g->inflight[i].key, w->key) == 0) {
+		if (same_work(&g->inflight[i], w)) {
 			g->inflight[i] = g->inflight[--g->n_inflight];
 			return;
 		}
@@ -566,6 +571,7 @@ ct_gov_approve(ct_gov *g, const pol_policy *pol, const char *id,
 ct_err
 ct_gov_finish(ct_gov *g, const ct_gov_work *w, ct_err result, int64_t now)
 {
+	const ct_sver *sv;
 	ct_sreq *q;
 	json_t *ev;
 	ct_err r;
@@ -581,6 +587,10 @@ ct_gov_finish(ct_gov *g, const ct_gov_work *w, ct_err result, int64_t now)
 			emit_ev(g, ev);
 			return result;
 		}
+		/* A rescan may have recorded it already (two destroys ran). */
+		if ((sv = ct_state_version(g->st, w->key, w->version)) != NULL &&
+		    sv->state == CT_VS_DESTROYED)
+			return CT_OK;
 		if ((r = ct_state_append(g->st, ct_rec_version(w->key, w->version,
 		    CT_VS_DESTROYED, now))) != CT_OK)
 			return r;
@@ -657,7 +667,10 @@ resume_requests(ct_gov *g, const pol_policy *pol, const ct_keystore *ks,
 		q = &g->st->reqs[i];
 		if (*n_work >= CT_GOV_WORK_MAX || g->n_inflight >= CT_GOV_WORK_MAX)
 			break; /* the rest waits for the next reconcile */
-		if (q->state == CT_RQ_OPEN && !expired(q, now) &&
+		/* The quorum was complete before the crash: its approvals
+		 * were all made in time, so the request runs even if it has
+		 * expired since. */
+		if (q->state == CT_RQ_OPEN &&
 		    memcmp(q->stmt.policy, pol->digest, 32) == 0 &&
 		    approvals(pol, q) >= needed(pol, &q->stmt)) {
 			if ((r = begin(g, q, &work[*n_work], &has, now)) != CT_OK)
@@ -804,15 +817,21 @@ ct_gov_note_refusal(ct_gov *g, const pol_policy *pol, int64_t now)
 	ct_stmt s;
 	json_t *ev;
 
-	if (pol->gov.freeze_refusals == 0 || g->st->frozen_all)
+	unsigned n = pol->gov.freeze_refusals;
+
+	if (n == 0 || n > POL_FREEZE_REFUSALS_MAX || g->st->frozen_all)
 		return;
-	if (now - g->win_start >= (int64_t)pol->gov.freeze_window) {
-		g->win_start = now;
-		g->win_count = 0;
+	if (g->ring != n) { /* a reload changed the threshold: start over */
+		g->ring = n;
+		g->n_refusals = 0;
 	}
-	if (++g->win_count < pol->gov.freeze_refusals)
+	/* A sliding window: the n-th last refusal (the slot written next)
+	 * must be within the window of this one. */
+	g->refusals[g->n_refusals++ % n] = now;
+	if (g->n_refusals < n ||
+	    now - g->refusals[g->n_refusals % n] >= (int64_t)pol->gov.freeze_window)
 		return;
-	g->win_count = 0;
+	g->n_refusals = 0;
 	memset(&s, 0, sizeof(s));
 	s.action = CT_ACT_FREEZE;
 	if (open_request(g, pol, &s, "daemon (auto_freeze)", now, &q) != CT_OK ||

@@ -1315,7 +1315,8 @@ parse_governance(struct ctx *c, const node *map)
 		CT_OK ||
 	    (r = require(c, v[GOV_AUTO_FREEZE], af[AF_WINDOW], "window")) !=
 		CT_OK ||
-	    (r = get_uint(c, af[AF_REFUSALS], "refusals", 1, 1000000, &n)) !=
+	    (r = get_uint(c, af[AF_REFUSALS], "refusals", 1,
+			      POL_FREEZE_REFUSALS_MAX, &n)) !=
 		CT_OK ||
 	    (r = get_duration(c, af[AF_WINDOW], "window", 1, DAY,
 			      &g->freeze_window)) != CT_OK)

@@ -20,6 +20,7 @@
 
 #define POL_NAME_MAX 64		/* names of tokens, clients and keys */
 #define POL_FILE_MAX (1u << 20) /* a policy document is at most 1 MiB */
+#define POL_FREEZE_REFUSALS_MAX 1000 /* governance.auto_freeze.refusals */
 #define POL_READER_MAX 127	/* a PC/SC reader name (pcsc-lite's limit) */
 #define POL_ATR_MAX 33		/* bytes in a card's ATR (ISO 7816-3) */
 

@@ -298,6 +298,52 @@ AUDITS = {
 }
 
 
+# ---- approval statements ----
+# Canonical text (custodian/ct_stmt.h): fixed lines in a fixed order.
+
+POLICY_DIGEST = "sha256:" + hashlib.sha256(POLICY_FULL.encode()).hexdigest()
+BACKUP_DIGEST = "sha256:" + hashlib.sha256(b"backup file").hexdigest()
+
+
+def statement(action, *lines, rid="0123456789abcdef",
+              created="2026-11-23T21:40:00Z", expires="2026-11-24T21:40:00Z"):
+    head = ["custodian-statement: 1", f"request: {rid}", f"action: {action}"]
+    tail = [f"policy: {POLICY_DIGEST}", f"created: {created}",
+            f"expires: {expires}"]
+    return "".join(l + "\n" for l in head + list(lines) + tail)
+
+
+STMT_ROTATE = statement("rotate", "key: dek", "version: 2")
+
+STATEMENTS = {
+    "rotate.txt": STMT_ROTATE,
+    "revoke.txt": statement("revoke", "key: sig", "version: 4294967295"),
+    "policy.txt": statement("policy", f"digest: {BACKUP_DIGEST}"),
+    "freeze_all.txt": statement("freeze"),
+    "freeze_key.txt": statement("freeze", "key: dek"),
+    "unfreeze_key.txt": statement("unfreeze", "key: k." + "x" * 62),
+    "backup.txt": statement("backup", "file: /var/backups/custodian/b 1.ctbk"),
+    "restore.txt": statement("restore", "file: /var/backups/custodian/b1.ctbk",
+                             f"digest: {BACKUP_DIGEST}",
+                             created="1970-01-01T00:00:00Z",
+                             expires="9999-12-31T23:59:59Z"),
+    # near misses
+    "bad_feb30.txt": statement("revoke", "key: dek", "version: 1",
+                               created="2026-02-30T00:00:00Z"),
+    "bad_leading_zero.txt": STMT_ROTATE.replace("version: 2", "version: 02"),
+    "bad_upper_hex.txt": STMT_ROTATE.replace("abcdef", "ABCDEF"),
+    "bad_order.txt": statement("rotate", "version: 2", "key: dek"),
+    "bad_extra_field.txt": statement("policy", "key: dek",
+                                     f"digest: {BACKUP_DIGEST}"),
+    "bad_missing_version.txt": statement("rotate", "key: dek"),
+    "bad_expires_first.txt": statement("freeze", created="2026-11-24T21:40:00Z",
+                                       expires="2026-11-23T21:40:00Z"),
+    "bad_with_decision.txt": STMT_ROTATE + "decision: approve\n",
+    "bad_crlf.txt": STMT_ROTATE.replace("\n", "\r\n"),
+    "bad_torn.txt": STMT_ROTATE[:-1],
+}
+
+
 def write(sub, items):
     d = os.path.join(CORPUS, sub)
     shutil.rmtree(d, ignore_errors=True)
@@ -313,3 +359,4 @@ write("request", REQUESTS)
 write("policy", POLICIES)
 write("blob", BLOBS)
 write("audit_verify", AUDITS)
+write("stmt", STATEMENTS)

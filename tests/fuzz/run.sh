@@ -24,6 +24,7 @@ opts_for() {
 	policy) echo "-max_len=65536" ;;
 	blob) echo "-max_len=5000" ;;
 	audit_verify) echo "-max_len=40000" ;;
+	stmt) echo "-max_len=2048 -dict=$SRC/stmt.dict" ;;
 	*) echo "run.sh: no options for harness $1" >&2; return 1 ;;
 	esac
 }
