@@ -20,6 +20,9 @@ struct ct_gov {
 	void *arg;
 	kv_name unknown[64];	 /* token objects the state does not know */
 	size_t n_unknown;
+	kv_name missing[64];	 /* active versions the token lost */
+	size_t n_missing;
+	int64_t destroy_retry;	 /* after a failed destroy, not before this */
 	ct_gov_work inflight[CT_GOV_WORK_MAX]; /* handed out, not finished */
 	size_t n_inflight;
 	/* The times of the last refusals, for the auto-freeze window. */
@@ -39,6 +42,7 @@ emit_ev(ct_gov *g, json_t *ev)
 static json_t *
 req_event(const char *name, const ct_sreq *q)
 {
+	char hex[65];
 	json_t *ev = json_pack("{s:s, s:s, s:s}", "event", name, "request",
 	    q->stmt.id, "action", ct_action_name(q->stmt.action));
 
@@ -46,6 +50,12 @@ req_event(const char *name, const ct_sreq *q)
 		json_object_set_new(ev, "key", json_string(q->stmt.key));
 	if (ev != NULL && q->stmt.version != 0)
 		json_object_set_new(ev, "version", json_integer(q->stmt.version));
+	if (ev != NULL && q->stmt.path[0] != '\0')
+		json_object_set_new(ev, "file", json_string(q->stmt.path));
+	if (ev != NULL && q->stmt.has_digest) {
+		ct_hex(q->stmt.digest, sizeof(q->stmt.digest), hex);
+		json_object_set_new(ev, "digest", json_string(hex));
+	}
 	return ev;
 }
 
@@ -450,6 +460,11 @@ ct_gov_request(ct_gov *g, const pol_policy *pol, uid_t peer,
 		}
 		break;
 	case CT_ACT_FREEZE:
+		if (pol_quorum_or_default(pol, &pol->gov.unfreeze)->m == 0) {
+			snprintf(msg, ml, "the policy sets no unfreeze quorum: a "
+			    "freeze could not be lifted");
+			return CT_ERR_POLICY;
+		}
 		if (ct_state_frozen(g->st, s.key[0] ? s.key : NULL)) {
 			snprintf(msg, ml, "already frozen");
 			return CT_ERR_EXISTS;
@@ -473,8 +488,12 @@ ct_gov_request(ct_gov *g, const pol_policy *pol, uid_t peer,
 		}
 		break;
 	case CT_ACT_RESTORE:
-		if (pol->audit_key == NULL ||
-		    ct_state_backup(g->st, s.digest) == NULL) {
+		if (pol->audit_key == NULL) {
+			snprintf(msg, ml, "restores check the audit key's "
+			    "signature: set service.audit_key");
+			return CT_ERR_POLICY;
+		}
+		if (ct_state_backup(g->st, s.digest) == NULL) {
 			snprintf(msg, ml, "this service wrote no backup with that "
 			    "digest");
 			return CT_ERR_BAD_BACKUP;
@@ -580,6 +599,8 @@ ct_gov_finish(ct_gov *g, const ct_gov_work *w, ct_err result, int64_t now)
 	if (w->action == CT_ACT_REVOKE) {
 		/* Gone already is what we wanted. */
 		if (result != CT_OK && result != CT_ERR_NO_SUCH_KEY) {
+			/* Retried, but not every second into the audit log. */
+			g->destroy_retry = now + 60;
 			ev = ver_event("destroy_failed", w->key, w->version);
 			if (ev != NULL)
 				json_object_set_new(ev, "result",
@@ -624,13 +645,28 @@ ct_gov_backup_signer(const ct_gov *g, const uint8_t digest[32])
 
 /* ---- reconciling the tokens with the state ---- */
 
-static void
-add_unknown(ct_gov *g, const char *key, uint32_t version)
+static bool
+listed(const kv_name *list, size_t n, const char *key, uint32_t version)
 {
-	if (g->n_unknown >= sizeof(g->unknown) / sizeof(g->unknown[0]))
-		return;
-	snprintf(g->unknown[g->n_unknown].key, 65, "%s", key);
-	g->unknown[g->n_unknown++].version = version;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (list[i].version == version && strcmp(list[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+/* Add to a list of findings (at most 64); true when it is new, so that a
+ * finding is audited once, not at every reconcile. */
+static bool
+note(kv_name *list, size_t *n, const kv_name *before, size_t n_before,
+     const char *key, uint32_t version)
+{
+	if (*n < 64) {
+		snprintf(list[*n].key, sizeof(list[*n].key), "%s", key);
+		list[(*n)++].version = version;
+	}
+	return !listed(before, n_before, key, version);
 }
 
 static bool
@@ -700,6 +736,10 @@ ct_err
 ct_gov_reconcile(ct_gov *g, const pol_policy *pol, ct_keystore *ks,
 		 int64_t now, ct_gov_work *work, size_t *n_work)
 {
+	struct {
+		kv_name unknown[64], missing[64];
+		size_t n_unknown, n_missing;
+	} prev;
 	ct_key *k;
 	ct_keyver *kv;
 	ct_sver *sv;
@@ -709,7 +749,11 @@ ct_gov_reconcile(ct_gov *g, const pol_policy *pol, ct_keystore *ks,
 	ct_err r;
 
 	*n_work = 0;
-	g->n_unknown = 0;
+	memcpy(prev.unknown, g->unknown, sizeof(prev.unknown));
+	memcpy(prev.missing, g->missing, sizeof(prev.missing));
+	prev.n_unknown = g->n_unknown;
+	prev.n_missing = g->n_missing;
+	g->n_unknown = g->n_missing = 0;
 	if ((r = resume_requests(g, pol, ks, now, work, n_work)) != CT_OK)
 		return r;
 	for (i = 0; i < ks->n_keys; i++) {
@@ -725,9 +769,10 @@ ct_gov_reconcile(ct_gov *g, const pol_policy *pol, ct_keystore *ks,
 			}
 			if (!adopt) {
 				kv->use = CT_KV_UNKNOWN;
-				add_unknown(g, name, kv->version);
-				emit_ev(g, ver_event("unknown_object", name,
-				    kv->version));
+				if (note(g->unknown, &g->n_unknown, prev.unknown,
+				    prev.n_unknown, name, kv->version))
+					emit_ev(g, ver_event("unknown_object",
+					    name, kv->version));
 				continue;
 			}
 			if ((r = ct_state_append(g->st, ct_rec_version(name,
@@ -744,7 +789,10 @@ ct_gov_reconcile(ct_gov *g, const pol_policy *pol, ct_keystore *ks,
 		    on_token(ks, sv->key, sv->version) != NULL)
 			continue;
 		if (sv->state == CT_VS_ACTIVE) {
-			emit_ev(g, ver_event("version_missing", sv->key, sv->version));
+			if (note(g->missing, &g->n_missing, prev.missing,
+			    prev.n_missing, sv->key, sv->version))
+				emit_ev(g, ver_event("version_missing", sv->key,
+				    sv->version));
 			continue;
 		}
 		/* Revoked and gone: a destroy finished before a crash. */
@@ -794,7 +842,7 @@ ct_gov_tick(ct_gov *g, const pol_policy *pol, int64_t now, ct_gov_work *work,
 			    (json_int_t)pk->rotate_every));
 		emit_ev(g, ev);
 	}
-	for (i = 0; i < g->st->n_vers; i++) {
+	for (i = 0; now >= g->destroy_retry && i < g->st->n_vers; i++) {
 		sv = &g->st->vers[i];
 		if (sv->state != CT_VS_REVOKED ||
 		    (pk = pol_find_key(pol, sv->key)) == NULL ||
@@ -881,8 +929,9 @@ ct_gov_list(ct_gov *g, const pol_policy *pol, int64_t now)
 	size_t i;
 
 	for (i = 0; arr != NULL && i < g->st->n_reqs; i++) {
-		if (g->st->reqs[i].state != CT_RQ_OPEN &&
-		    g->st->reqs[i].state != CT_RQ_RUNNING)
+		if ((g->st->reqs[i].state != CT_RQ_OPEN &&
+		    g->st->reqs[i].state != CT_RQ_RUNNING) ||
+		    expired(&g->st->reqs[i], now))
 			continue;
 		if ((o = ct_gov_show(g, pol, g->st->reqs[i].stmt.id, now)) == NULL ||
 		    json_array_append_new(arr, o) != 0) {

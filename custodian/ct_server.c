@@ -515,6 +515,12 @@ file_work(server *sv, ct_gov_work *w, char *msg, size_t ml)
 			snprintf(msg, ml, "the audit key has no usable version");
 			return CT_ERR_NO_SUCH_VERSION;
 		}
+		/* Checked when the request opened; someone may have put a
+		 * file there since, and a backup replaces nothing. */
+		if (access(w->path, F_OK) == 0) {
+			snprintf(msg, ml, "%s exists", w->path);
+			return CT_ERR_EXISTS;
+		}
 		signer.key = kv->handle;
 		signer.sign = pk->sign;
 		r = ct_backup_create(sv->sess[pk->token], sv->pol, pk->token,
@@ -1124,7 +1130,8 @@ reloadable(const pol_policy *old, const pol_policy *new, char *why, size_t wl)
 			goto tokens;
 	}
 	if (!same_str(old->socket, new->socket) ||
-	    !same_str(old->audit_log, new->audit_log) || old->workers != new->workers ||
+	    !same_str(old->audit_log, new->audit_log) ||
+	    !same_str(old->state, new->state) || old->workers != new->workers ||
 	    !same_str(old->audit_key, new->audit_key) ||
 	    old->checkpoint_lines != new->checkpoint_lines ||
 	    old->checkpoint_seconds != new->checkpoint_seconds ||

@@ -395,9 +395,9 @@ apply(ct_state *st, json_t *rec)
 		st->has_policy = true;
 		memcpy(st->policy, digest, 32);
 		st->policy_governed = json_is_true(json_object_get(rec, "governed"));
-		ssize_t i = approved_index(st, digest);
-		if (i >= 0)
-			memcpy(st->approved[i], st->approved[--st->n_approved], 32);
+		/* Approvals of other files lapse: each was approved against the
+		 * policy in force then, which is no longer in force. */
+		st->n_approved = 0;
 		return CT_OK;
 	}
 	if (q == NULL)
@@ -570,6 +570,11 @@ ct_state_append(ct_state *st, json_t *rec)
 	r = CT_ERR_IO;
 	if ((end = lseek(st->fd, 0, SEEK_END)) == -1)
 		goto out;
+	/* Past the size open accepts, the daemon could not start again. */
+	if ((uint64_t)end + len + 1 > CT_STATE_FILE_MAX) {
+		fprintf(stderr, "custodiand: state: %s is full\n", st->path);
+		goto out;
+	}
 	while (off < len + 1) {
 		if ((n = write(st->fd, line + off, len + 1 - off)) == -1) {
 			if (errno == EINTR)

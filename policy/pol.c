@@ -160,6 +160,8 @@ struct ctx {
 	/* Per client, 1 + the index of the last key whose allow named it. */
 	size_t *granted_in;
 	const node *audit_key;	/* service.audit_key, checked against keys */
+	/* The custodians' key files, which the policy digest covers too. */
+	EVP_MD_CTX *key_files;
 	pol_policy *pol;
 };
 
@@ -1170,7 +1172,9 @@ parse_quorum(struct ctx *c, const node *map, const char *field, pol_quorum *q)
 static ct_err
 load_custodian_key(struct ctx *c, const node *n, bool cert, EVP_PKEY **out)
 {
-	char *path = NULL;
+	char *path = NULL, buf[16384];
+	size_t len = 0;
+	FILE *f = NULL;
 	X509 *x = NULL;
 	BIO *bio = NULL;
 	int type, bits;
@@ -1179,8 +1183,22 @@ load_custodian_key(struct ctx *c, const node *n, bool cert, EVP_PKEY **out)
 	if ((r = get_path(c, n, cert ? "certificate" : "public_key", true,
 			  &path)) != CT_OK)
 		return r;
-	if ((bio = BIO_new_file(path, "r")) == NULL)
-		r = perr(c, CT_ERR_IO, n->at, "cannot read %s", path);
+	if ((f = fopen(path, "rbe")) == NULL ||
+	    (len = fread(buf, 1, sizeof(buf), f)) == 0 || len == sizeof(buf) ||
+	    ferror(f))
+		r = perr(c, CT_ERR_IO, n->at, "cannot read %s (or larger than "
+			 "%zu bytes)", path, sizeof(buf) - 1);
+	/* Replacing a custodian's key file is a policy change: it needs the
+	 * quorum like an edit of the document. */
+	else if ((c->key_files == NULL &&
+		  ((c->key_files = EVP_MD_CTX_new()) == NULL ||
+		   EVP_DigestInit_ex(c->key_files, EVP_sha256(), NULL) != 1)) ||
+		 EVP_DigestUpdate(c->key_files, path, strlen(path) + 1) != 1 ||
+		 EVP_DigestUpdate(c->key_files, &len, sizeof(len)) != 1 ||
+		 EVP_DigestUpdate(c->key_files, buf, len) != 1)
+		r = perr(c, CT_ERR_INTERNAL, n->at, "SHA-256 failed");
+	else if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL)
+		r = nomem(c, n->at);
 	else if (cert && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
 		*out = X509_get_pubkey(x);
 	else if (!cert)
@@ -1200,6 +1218,8 @@ load_custodian_key(struct ctx *c, const node *n, bool cert, EVP_PKEY **out)
 	ERR_clear_error();
 	X509_free(x);
 	BIO_free(bio);
+	if (f != NULL)
+		fclose(f);
 	free(path);
 	return r;
 }
@@ -1322,6 +1342,11 @@ parse_governance(struct ctx *c, const node *map)
 			      &g->freeze_window)) != CT_OK)
 		return r;
 	g->freeze_refusals = (unsigned)n;
+	/* A freeze nobody can lift is an outage, not a defence. */
+	if (pol_quorum_or_default(c->pol, &g->unfreeze)->m == 0)
+		return perr(c, CT_ERR_POLICY, v[GOV_AUTO_FREEZE]->at,
+			    "auto_freeze needs an unfreeze quorum (unfreeze or "
+			    "quorum)");
 	return CT_OK;
 }
 
@@ -1727,6 +1752,25 @@ base_dir(struct ctx *c, const char *file)
 	return CT_OK;
 }
 
+/* With custodian key files, the digest is SHA-256(document digest ||
+ * SHA-256 of every key file's path, length and bytes, in order). */
+static ct_err
+digest_key_files(struct ctx *c)
+{
+	uint8_t both[64];
+
+	if (c->key_files == NULL)
+		return CT_OK;
+	memcpy(both, c->pol->digest, 32);
+	if (EVP_DigestFinal_ex(c->key_files, both + 32, NULL) != 1 ||
+	    EVP_Digest(both, sizeof(both), c->pol->digest, NULL, EVP_sha256(),
+		       NULL) != 1) {
+		ERR_clear_error();
+		return perr(c, CT_ERR_INTERNAL, file_start, "SHA-256 failed");
+	}
+	return CT_OK;
+}
+
 /* dir_of is the file relative paths resolve against, or NULL for the
  * current directory. */
 static ct_err
@@ -1752,7 +1796,8 @@ load(struct ctx *c, const char *dir_of, const unsigned char *buf, size_t len,
 	}
 	if ((r = base_dir(c, dir_of)) != CT_OK ||
 	    (r = build_tree(c, buf, len)) != CT_OK ||
-	    (r = parse_policy(c)) != CT_OK)
+	    (r = parse_policy(c)) != CT_OK ||
+	    (r = digest_key_files(c)) != CT_OK)
 		goto out;
 	*out = c->pol;
 	c->pol = NULL;
@@ -1765,6 +1810,7 @@ out:
 	free(c->engagements.refs);
 	free(c->clients.refs);
 	free(c->custodians.refs);
+	EVP_MD_CTX_free(c->key_files);
 	free(c->keys.refs);
 	free(c->granted_in);
 	return r;

@@ -178,7 +178,9 @@ typedef struct {
 	size_t n_custodians;
 	pol_governance gov;
 	char *state;	    /* service.state, absolute; may be NULL */
-	uint8_t digest[32]; /* SHA-256 of the document bytes */
+	uint8_t digest[32]; /* SHA-256 of the document bytes, combined with
+			     * the custodians' key files when there are any
+			     * (docs/policy.md) */
 	pol_engagement *engagements;
 	size_t n_engagements;
 } pol_policy;

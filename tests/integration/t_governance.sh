@@ -140,6 +140,13 @@ check "bob approves the new policy" decide approve "$pid_" bob
 check "carol approves the new policy" decide approve "$pid_" carol
 kill -HUP "$DAEMON_PID"
 wait_for "the approved policy applies on reload" sh -c "$CTL_BIN -s $SOCK sign extra -i /dev/null"
+# A custodian's key file is part of the policy: swapping it is an edit.
+cp "$W/bob.pem" "$W/bob.pem.orig"; cp "$W/mallory.pem" "$W/bob.pem"
+n_refused=$(grep -c '"event":"reload","result":"policy_error"' "$AUDIT")
+kill -HUP "$DAEMON_PID"
+wait_for "a swapped custodian key file is refused on reload" \
+	sh -c "[ \$(grep -c '\"event\":\"reload\",\"result\":\"policy_error\"' $AUDIT) -gt $n_refused ]"
+cp "$W/bob.pem.orig" "$W/bob.pem"
 
 # --- freeze by one custodian, unfreeze by the quorum ---
 check "carol freezes dek alone" ctl freeze dek --custodian carol --pkcs11-module "$MODULE" \

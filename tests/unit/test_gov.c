@@ -1123,10 +1123,14 @@ test_tick(void **state)
 	    revoked + DAY + 2), CT_ERR_TOKEN);
 	assert_int_equal(ver_of(fx, "dek", 1)->state, CT_VS_REVOKED);
 	assert_int_equal(seen(fx, "destroy_failed"), 1);
+	/* Retried after a minute, not at every tick. */
 	assert_int_equal(ct_gov_tick(fx->g, POL, revoked + DAY + 3, work, &n),
 	    CT_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(ct_gov_tick(fx->g, POL, revoked + DAY + 62, work, &n),
+	    CT_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(ct_gov_finish(fx->g, &work[0], CT_OK, revoked + DAY + 4),
+	assert_int_equal(ct_gov_finish(fx->g, &work[0], CT_OK, revoked + DAY + 63),
 	    CT_OK);
 	assert_int_equal(ver_of(fx, "dek", 1)->state, CT_VS_DESTROYED);
 	assert_int_equal(seen(fx, "version_destroyed"), 1);
