@@ -35,6 +35,8 @@ struct ct_audit {
 	unsigned char pend_hash[HASH_LEN];
 	char *pend;		/* pending lines, each ending in '\n' */
 	size_t pend_len, pend_cap, pend_lines;
+	size_t torn_len;	/* bytes cut by open, and their hash */
+	unsigned char torn_hash[HASH_LEN];
 };
 
 static int
@@ -175,10 +177,36 @@ sync_parent_dir(const char *path)
 	return r;
 }
 
+/* The last min(size, max) bytes of the file; *buf is malloc'd. */
+static ct_err
+read_tail(const char *path, off_t size, size_t max, char **buf, size_t *len)
+{
+	size_t want = size < (off_t)max ? (size_t)size : max;
+	int fd = -1;
+	ct_err r = CT_ERR_IO;
+
+	*len = 0;
+	if ((*buf = malloc(want > 0 ? want : 1)) == NULL)
+		return CT_ERR_NOMEM;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    pread_full(fd, *buf, want, size - (off_t)want) != 0)
+		goto out;
+	*len = want;
+	r = CT_OK;
+ out:
+	if (fd != -1)
+		close(fd);
+	if (r != CT_OK) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return r;
+}
+
 /*
  * Reads the last line of a non-empty log of `size` bytes to continue its
  * chain.  Only the tail is read: the line, its newline and the newline
- * before it.  A log that does not end in '\n' is refused, not repaired.
+ * before it.  The log ends in '\n' here (cut_torn_tail ran first).
  */
 static ct_err
 read_last_line(const char *path, off_t size, uint64_t *seq,
@@ -188,17 +216,10 @@ read_last_line(const char *path, off_t size, uint64_t *seq,
 	char why[160];
 	unsigned char prev[HASH_LEN];
 	size_t want, len;
-	int fd = -1;
-	ct_err r = CT_ERR_IO;
+	ct_err r;
 
-	want = size < CT_AUDIT_LINE_MAX + 2 ?
-	    (size_t)size : CT_AUDIT_LINE_MAX + 2;
-	if ((buf = malloc(want)) == NULL) {
-		r = CT_ERR_NOMEM;
-		goto out;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    pread_full(fd, buf, want, size - (off_t)want) != 0)
+	if ((r = read_tail(path, size, CT_AUDIT_LINE_MAX + 2, &buf,
+	    &want)) != CT_OK)
 		goto out;
 	r = CT_ERR_AUDIT;
 	if (buf[want - 1] != '\n')
@@ -215,8 +236,48 @@ read_last_line(const char *path, off_t size, uint64_t *seq,
 		goto out;
 	r = CT_OK;
  out:
-	if (fd != -1)
-		close(fd);
+	free(buf);
+	return r;
+}
+
+/*
+ * A crash (kill -9, power loss) during a commit can leave part of a line
+ * after the last newline.  No reply waited on it: replies wait for the
+ * fdatasync of whole lines.  So it is cut off, durably, and its length and
+ * hash are kept for the caller to record: neither accepted as a line nor
+ * left to stop the daemon.  A tail longer than any line this module writes
+ * is no torn write: refused (CT_ERR_AUDIT).
+ */
+static ct_err
+cut_torn_tail(ct_audit *a, const char *path, off_t *size)
+{
+	char *buf = NULL, *nl;
+	size_t len, keep;
+	ct_err r;
+
+	if ((r = read_tail(path, *size, CT_AUDIT_LINE_MAX + 1, &buf,
+	    &len)) != CT_OK)
+		goto out;
+	if (buf[len - 1] == '\n')
+		goto out;
+	r = CT_ERR_AUDIT;
+	if ((nl = memrchr(buf, '\n', len)) != NULL)
+		keep = (size_t)(nl + 1 - buf);
+	else if ((off_t)len == *size)
+		keep = 0;
+	else
+		goto out;
+	a->torn_len = len - keep;
+	r = CT_ERR_INTERNAL;
+	if (line_hash(buf + keep, a->torn_len, a->torn_hash) != 0)
+		goto out;
+	r = CT_ERR_IO;
+	if (ftruncate(a->fd, *size - (off_t)a->torn_len) != 0 ||
+	    fdatasync(a->fd) != 0)
+		goto out;
+	*size -= (off_t)a->torn_len;
+	r = CT_OK;
+ out:
 	free(buf);
 	return r;
 }
@@ -249,6 +310,9 @@ ct_audit_open(const char *path, ct_audit **out)
 		goto out;
 	}
 	if (created && (r = sync_parent_dir(path)) != CT_OK)
+		goto out;
+	if (st.st_size > 0 &&
+	    (r = cut_torn_tail(a, path, &st.st_size)) != CT_OK)
 		goto out;
 	if (st.st_size > 0 &&
 	    (r = read_last_line(path, st.st_size, &a->seq, a->hash)) != CT_OK)
@@ -421,6 +485,13 @@ ct_audit_seq(const ct_audit *a)
 	return a->seq;
 }
 
+size_t
+ct_audit_torn(const ct_audit *a, char hex[2 * HASH_LEN + 1])
+{
+	ct_hex(a->torn_hash, HASH_LEN, hex);
+	return a->torn_len;
+}
+
 enum next_line { LINE_OK, LINE_EOF, LINE_IO, LINE_LONG, LINE_TORN };
 
 struct reader {
@@ -493,7 +564,8 @@ ct_audit_verify(const char *path, ct_audit_report *rep)
 			goto bad;
 		case LINE_TORN:
 			snprintf(rep->reason, sizeof(rep->reason),
-			    "missing newline at end of file");
+			    "missing newline at end of file (a torn write: "
+			    "custodiand cuts it at its next start)");
 			goto bad;
 		}
 		rep->lines = lineno;

@@ -34,8 +34,11 @@ typedef struct ct_audit ct_audit;
  * two writers cannot fork the chain (CT_ERR_BUSY when another holds it).
  * If the file has lines, the last one is read to continue the chain (seq
  * and hash); a last line that is not a complete audit line makes open fail
- * with CT_ERR_AUDIT; system failures give CT_ERR_IO.  A ct_audit is used by
- * one thread only. */
+ * with CT_ERR_AUDIT; system failures give CT_ERR_IO.  Bytes after the last
+ * newline (a write torn by a crash, never acknowledged) are cut off first,
+ * durably, and reported by ct_audit_torn(); a tail longer than
+ * CT_AUDIT_LINE_MAX is not a torn write and fails with CT_ERR_AUDIT.  A
+ * ct_audit is used by one thread only. */
 ct_err ct_audit_open(const char *path, ct_audit **out) CT_WUR;
 void ct_audit_close(ct_audit *a); /* NULL is fine; does not commit */
 
@@ -50,6 +53,9 @@ ct_err ct_audit_commit(ct_audit *a) CT_WUR;
 size_t ct_audit_pending(const ct_audit *a);
 /* seq of the last committed line (0 for an empty log). */
 uint64_t ct_audit_seq(const ct_audit *a);
+/* Bytes of a torn last line that open cut off (0: none); hex gets the
+ * lowercase SHA-256 of those bytes, for the record. */
+size_t ct_audit_torn(const ct_audit *a, char hex[65]);
 
 typedef struct {
 	uint64_t lines;	   /* lines read */

@@ -817,7 +817,8 @@ ct_err
 ct_server_run(const ct_server_opts *opts)
 {
 	server *sv;
-	char digest[65];
+	char digest[65], torn_hash[65];
+	size_t torn;
 	json_t *ev;
 	ct_err r;
 
@@ -833,6 +834,13 @@ ct_server_run(const ct_server_opts *opts)
 	ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 	ev = json_pack("{s:s, s:s, s:s}", "event", "start", "policy",
 	    sv->pol->path, "policy_digest", digest);
+	if (ev != NULL && (torn = ct_audit_torn(sv->audit, torn_hash)) > 0) {
+		/* Never acknowledged, so not a line; but not forgotten. */
+		json_object_set_new(ev, "torn_tail", json_pack("{s:I, s:s}",
+		    "bytes", (json_int_t)torn, "sha256", torn_hash));
+		fprintf(stderr, "custodiand: audit log: cut a torn last line "
+		    "(%zu bytes, sha256 %s)\n", torn, torn_hash);
+	}
 	/* Refuse to serve at all if the log cannot take the first line. */
 	if ((r = audit_event(sv, ev)) != CT_OK ||
 	    (r = ct_audit_commit(sv->audit)) != CT_OK) {

@@ -463,18 +463,13 @@ test_open_refuses_bad_tail(void **state)
 	write_log(fx->path, 3);
 	good = slurp(fx->path, &len);
 
-	/* Torn: the last line lost its end. */
-	spit(fx->path, good, len - 3);
-	assert_int_equal(ct_audit_open(fx->path, &a), CT_ERR_AUDIT);
-	assert_null(a);
-	assert_int_equal(file_size(fx->path), len - 3); /* not repaired */
-
 	/* Complete, but not JSON. */
 	assert_non_null(bad = malloc(len + 8));
 	memcpy(bad, good, len);
 	memcpy(bad + len, "garbage\n", 8);
 	spit(fx->path, bad, len + 8);
 	assert_int_equal(ct_audit_open(fx->path, &a), CT_ERR_AUDIT);
+	assert_null(a);
 
 	/* JSON, but no chain fields. */
 	memcpy(bad + len, "{\"a\":1}\n", 8);
@@ -482,6 +477,52 @@ test_open_refuses_bad_tail(void **state)
 	assert_int_equal(ct_audit_open(fx->path, &a), CT_ERR_AUDIT);
 
 	free(bad);
+	free(good);
+}
+
+/* A crash tore the last line: open cuts it (durably), reports its length
+ * and hash, and the chain goes on from the line before. */
+static void
+test_open_cuts_torn_tail(void **state)
+{
+	struct fixture *fx = *state;
+	char hex[65], want[65];
+	size_t len, off, llen, cut;
+	ct_audit *a;
+	char *good;
+
+	write_log(fx->path, 3);
+	good = slurp(fx->path, &len);
+	line_span(good, len, 3, &off, &llen);
+	for (cut = 1; cut <= llen + 1; cut += llen / 2) {
+		spit(fx->path, good, len - cut);
+		assert_verify_bad(fx->path, 3, "missing newline at end of file");
+		assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+		assert_int_equal(ct_audit_seq(a), 2);
+		assert_int_equal(ct_audit_torn(a, hex), len - cut - off);
+		sha256_hex(good + off, len - cut - off, want);
+		assert_string_equal(hex, want);
+		assert_int_equal(file_size(fx->path), off);
+		append_event(a, "sign", 9, &t0);
+		assert_int_equal(ct_audit_commit(a), CT_OK);
+		ct_audit_close(a);
+		assert_verify_ok(fx->path, 3);
+	}
+
+	/* Nothing but half a first line: an empty log again. */
+	spit(fx->path, good, 10);
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(ct_audit_seq(a), 0);
+	assert_int_equal(ct_audit_torn(a, hex), 10);
+	assert_int_equal(file_size(fx->path), 0);
+	ct_audit_close(a);
+
+	/* An intact log reports nothing cut. */
+	spit(fx->path, good, len);
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(ct_audit_torn(a, hex), 0);
+	assert_int_equal(ct_audit_seq(a), 3);
+	ct_audit_close(a);
 	free(good);
 }
 
@@ -615,6 +656,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_cuts_torn_tail,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_tail,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_failure_rolls_back,
