@@ -31,6 +31,7 @@ static const struct {
 	[23] = { "internal_error", "stale object handle" },
 	[24] = { "bad_signature", "signature invalid" },
 	[25] = { "service_unavailable", "service unavailable" },
+	[26] = { "rate_limited", "request rate over the client's limit" },
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == -CT_ERR_LAST_,

@@ -36,7 +36,8 @@ typedef enum {
 	CT_ERR_HANDLE_STALE = -23,	/* internal: object handle invalid, re-find */
 	CT_ERR_BAD_SIGNATURE = -24,	/* bad_signature */
 	CT_ERR_UNAVAILABLE = -25,	/* service_unavailable */
-	CT_ERR_LAST_ = -26
+	CT_ERR_RATE_LIMITED = -26,	/* rate_limited */
+	CT_ERR_LAST_ = -27
 } ct_err;
 
 /* Stable wire code, e.g. "not_authorized".  Never NULL. */

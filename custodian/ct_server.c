@@ -18,6 +18,7 @@
 
 #include "custodian/ct_audit.h"
 #include "custodian/ct_keys.h"
+#include "custodian/ct_limit.h"
 #include "custodian/ct_ops.h"
 #include "custodian/ct_pool.h"
 #include "custodian/ct_tokens.h"
@@ -39,6 +40,8 @@ typedef struct conn {
 	bool eof;     /* the peer sent everything it will send */
 	bool closing; /* close once wbuf is sent */
 	unsigned events; /* what epoll watches now */
+	ct_limit_entry *lim; /* its identity's limits, shared */
+	unsigned bad;	     /* malformed requests in a row */
 } conn;
 
 /* A reply that may leave only after the audit line covering it is synced. */
@@ -59,6 +62,7 @@ typedef struct {
 	ct_keystore *ks;
 	ct_pool *pool;
 	ct_audit *audit;
+	ct_limiter *lim;
 	char *sock_path;
 	int lfd, ep, sigfd;
 	conn *conns[MAX_CONNS];
@@ -66,6 +70,7 @@ typedef struct {
 	uint64_t next_id;
 	staged *stage_head, **stage_tail;
 	struct timespec now;
+	uint64_t mono;		/* CLOCK_MONOTONIC ns, for the limiter */
 	time_t started;
 	uint64_t requests;
 	bool stopping;
@@ -158,21 +163,71 @@ stage(server *sv, uint64_t conn_id, const char *req_id, char *reply,
 	sv->stage_tail = &s->next;
 }
 
-/* Stage an error reply and audit the refusal. */
+/* Stage an error reply (not audited: the caller decides). */
 static void
-refuse(server *sv, conn *c, const ct_request *req, const ct_keyref *key,
-       ct_err e, const char *msg)
+reply_error(server *sv, conn *c, const ct_request *req, ct_err e,
+	    const char *msg)
 {
 	char *reply = NULL;
 	size_t len = 0;
 
-	(void)audit_request(sv, &c->peer, req, key, e, msg);
 	if (ct_reply_error(req->id, e, msg, &reply, &len) != CT_OK) {
 		c->closing = true;
 		return;
 	}
 	c->busy = true;
 	stage(sv, c->id, req->id, reply, len);
+}
+
+/* Stage an error reply and audit the refusal. */
+static void
+refuse(server *sv, conn *c, const ct_request *req, const ct_keyref *key,
+       ct_err e, const char *msg)
+{
+	(void)audit_request(sv, &c->peer, req, key, e, msg);
+	reply_error(sv, c, req, e, msg);
+}
+
+/* A limit episode ended (ct_limit.h): one line sums up what it refused. */
+static void
+audit_limit_end(server *sv, const ct_limit_entry *e, const ct_limit_counts *n)
+{
+	if (n->requests == 0 && n->connections == 0)
+		return;
+	(void)audit_event(sv, json_pack("{s:s, s:s, s:I, s:I}", "event",
+	    "limit_end", "identity", ct_limit_identity(e), "refused_requests",
+	    (json_int_t)n->requests, "refused_connections",
+	    (json_int_t)n->connections));
+}
+
+/* Rate limit and garbage count, before anything else is done for the
+ * line.  Returns true when the request was answered here. */
+static bool
+limited(server *sv, conn *c, ct_request *req, ct_err decoded)
+{
+	const pol_limits *l = ct_limit_limits(c->lim);
+	ct_limit_counts ended;
+	ct_limit_verdict v;
+	char msg[160];
+
+	/* A stream of garbage is cut off, whatever else happens to it. */
+	c->bad = decoded == CT_OK ? 0 : c->bad + 1;
+	if (c->bad >= sv->pol->max_bad_requests)
+		c->closing = true;
+	v = ct_limit_request(c->lim, sv->mono, &ended);
+	audit_limit_end(sv, c->lim, &ended);
+	if (v == CT_LIMIT_ADMIT)
+		return false;
+	snprintf(msg, sizeof(msg), "over %u requests/s (burst %u) for %s",
+	    l->rate, l->burst, ct_limit_identity(c->lim));
+	/* Only the first refusal of an episode is a line; the rest are
+	 * counted into its limit_end line. */
+	if (v == CT_LIMIT_REFUSE_FIRST)
+		refuse(sv, c, req, NULL, CT_ERR_RATE_LIMITED, msg);
+	else
+		reply_error(sv, c, req, CT_ERR_RATE_LIMITED, msg);
+	ct_request_clear(req);
+	return true;
 }
 
 static json_t *
@@ -250,7 +305,10 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 	ct_err r;
 
 	sv->requests++;
-	if ((r = ct_request_decode(line, len, &req, msg, sizeof(msg))) != CT_OK) {
+	r = ct_request_decode(line, len, &req, msg, sizeof(msg));
+	if (limited(sv, c, &req, r))
+		return;
+	if (r != CT_OK) {
 		refuse(sv, c, &req, NULL, r, msg);
 		return;
 	}
@@ -315,6 +373,7 @@ conn_close(server *sv, conn *c)
 	if (c->events != 0)
 		epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	ct_limit_disconnect(c->lim);
 	sv->conns[c->fd] = NULL;
 	sv->n_conns--;
 	ct_free_secret(c->rbuf, c->rcap);
@@ -414,12 +473,43 @@ conn_update(server *sv, conn *c)
 	c->events = ev.events;
 }
 
+/* The peer's identity may open one more connection: else it is closed at
+ * once, and the first refusal of an episode is audited. */
+static ct_limit_entry *
+admit_conn(server *sv, const ct_peer *peer)
+{
+	ct_limit_entry *e = ct_limiter_peer(sv->lim, sv->pol, peer->uid,
+	    peer->gid);
+	ct_limit_counts ended;
+	ct_limit_verdict v;
+	char detail[96];
+	json_t *ev;
+
+	if (e == NULL)
+		return NULL; /* too many identities: none more is tracked */
+	v = ct_limit_connect(e, sv->mono, &ended);
+	audit_limit_end(sv, e, &ended);
+	if (v == CT_LIMIT_ADMIT)
+		return e;
+	if (v == CT_LIMIT_REFUSE_FIRST) {
+		snprintf(detail, sizeof(detail), "%u connections open (limit %u)",
+		    ct_limit_connections(e), ct_limit_limits(e)->connections);
+		ev = json_pack("{s:s, s:o, s:s, s:s}", "event", "connection",
+		    "peer", peer_json(peer), "identity", ct_limit_identity(e),
+		    "result", "refused");
+		event_set_str(ev, "detail", detail);
+		(void)audit_event(sv, ev);
+	}
+	return NULL;
+}
+
 static void
 conn_accept(server *sv)
 {
 	struct epoll_event ev = { 0 };
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	ct_limit_entry *lim;
 	conn *c;
 	int fd;
 
@@ -430,19 +520,26 @@ conn_accept(server *sv)
 			close(fd);
 			continue;
 		}
-		c->fd = fd;
-		c->id = (++sv->next_id << 24) | (uint64_t)fd;
 		c->peer.pid = cred.pid;
 		c->peer.uid = cred.uid;
 		c->peer.gid = cred.gid;
-		c->events = EPOLLIN;
-		ev.events = EPOLLIN;
-		ev.data.u64 = c->id;
-		if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		if ((lim = admit_conn(sv, &c->peer)) == NULL) {
 			close(fd);
 			free(c);
 			continue;
 		}
+		c->fd = fd;
+		c->id = (++sv->next_id << 24) | (uint64_t)fd;
+		c->events = EPOLLIN;
+		ev.events = EPOLLIN;
+		ev.data.u64 = c->id;
+		if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			ct_limit_disconnect(lim);
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->lim = lim;
 		sv->conns[fd] = c;
 		sv->n_conns++;
 	}
@@ -512,8 +609,8 @@ same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* A reload may change clients, keys and rights; tokens and the service
- * section are fixed for the process's life. */
+/* A reload may change clients, keys, rights and limits; tokens and the
+ * rest of the service section are fixed for the process's life. */
 static bool
 reloadable(const pol_policy *old, const pol_policy *new, char *why, size_t wl)
 {
@@ -529,7 +626,10 @@ reloadable(const pol_policy *old, const pol_policy *new, char *why, size_t wl)
 			goto tokens;
 	}
 	if (!same_str(old->socket, new->socket) ||
-	    !same_str(old->audit_log, new->audit_log) || old->workers != new->workers) {
+	    !same_str(old->audit_log, new->audit_log) || old->workers != new->workers ||
+	    !same_str(old->run_user, new->run_user) ||
+	    old->has_run_group != new->has_run_group ||
+	    old->run_gid != new->run_gid || old->allow_root != new->allow_root) {
 		snprintf(why, wl, "the service section changed: restart needed");
 		return false;
 	}
@@ -561,6 +661,7 @@ reload(server *sv)
 		sv->ks = nks;
 		sv->pol = np;
 		np = NULL;
+		ct_limiter_reload(sv->lim, sv->pol);
 		ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 		event_set_str(ev, "policy_digest", digest);
 		fprintf(stderr, "custodiand: policy reloaded\n");
@@ -676,7 +777,8 @@ setup(server *sv)
 		return r;
 	}
 	if ((r = ct_pool_start(sv->tokens, sv->n_tokens, sv->pol->workers,
-	    &sv->pool)) != CT_OK)
+	    &sv->pool)) != CT_OK ||
+	    (r = ct_limiter_new(MAX_CONNS, &sv->lim)) != CT_OK)
 		return r;
 	if ((sv->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (sv->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
@@ -720,6 +822,15 @@ busy_conns(server *sv)
 	return n;
 }
 
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void
 loop(server *sv)
 {
@@ -733,6 +844,7 @@ loop(server *sv)
 		n = epoll_wait(sv->ep, evs, 64, sv->stage_head ? 0 :
 		    sv->stopping ? 100 : -1);
 		clock_gettime(CLOCK_REALTIME, &sv->now);
+		sv->mono = mono_ns();
 		for (i = 0; i < n; i++) {
 			uint64_t id = evs[i].data.u64;
 			if (id == (uint64_t)-1)
@@ -802,6 +914,7 @@ teardown(server *sv)
 	if (sv->ep >= 0)
 		close(sv->ep);
 	ct_keys_free(sv->ks);
+	ct_limiter_free(sv->lim);
 	for (i = 0; i < sv->n_tokens; i++) {
 		if (sv->sess != NULL)
 			p11_session_free(sv->sess[i]);

@@ -60,8 +60,16 @@ typedef struct {
 	unsigned line;	/* where it was defined, for messages */
 } pol_token;
 
+/* Abuse limits of one client identity (docs/policy.md, "limits"). */
+typedef struct {
+	uint32_t rate;	      /* requests per second; 0: no rate limit */
+	uint32_t burst;	      /* requests at once above the rate (>= 1) */
+	uint32_t connections; /* connections open at once */
+} pol_limits;
+
 typedef struct {
 	char *name;
+	pol_limits limits; /* resolved: its own, else service.limits */
 	bool has_uid;
 	uid_t uid; /* from `uid:` or `user:` (resolved at load) */
 	bool has_gid;
@@ -90,6 +98,13 @@ typedef struct {
 	char *socket;	  /* service.socket, absolute after load; may be NULL */
 	char *audit_log;  /* service.audit_log, absolute after load; may be NULL */
 	unsigned workers; /* service.workers, 1..64, default 2 */
+	char *run_user;	  /* service.user (checked at load), or NULL */
+	uid_t run_uid;	  /* its uid */
+	bool has_run_group;
+	gid_t run_gid;	  /* service.group; else the user's primary group */
+	bool allow_root;  /* service.allow_root: may keep running as root */
+	pol_limits unknown_limits; /* service.unknown_limits */
+	unsigned max_bad_requests; /* service.max_bad_requests */
 	pol_token *tokens;
 	size_t n_tokens;
 	pol_client *clients;
@@ -118,6 +133,9 @@ unsigned pol_peer_ops(const pol_policy *p, const pol_key *k, uid_t uid,
 		      gid_t gid);
 /* True when at least one client entry matches the peer. */
 bool pol_peer_known(const pol_policy *p, uid_t uid, gid_t gid);
+/* The first client entry, in document order, that matches the peer, or
+ * NULL: whose limits apply to it. */
+const pol_client *pol_peer_client(const pol_policy *p, uid_t uid, gid_t gid);
 
 /* Names used in the document and on the wire: "sign", "unwrap", ... */
 const char *pol_op_name(unsigned op_bit);
