@@ -153,15 +153,10 @@ write_full(int fd, const char *buf, size_t len)
 static ct_err
 sync_parent_dir(const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir = NULL;
+	char *dir = ct_dirname(path);
 	int fd = -1;
 	ct_err r = CT_ERR_IO;
 
-	if (slash == NULL)
-		dir = strdup(".");
-	else
-		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
 	if (dir == NULL) {
 		r = CT_ERR_NOMEM;
 		goto out;

@@ -21,6 +21,8 @@
 #include "custodian/ct_limit.h"
 #include "custodian/ct_ops.h"
 #include "custodian/ct_pool.h"
+#include "custodian/ct_priv.h"
+#include "custodian/ct_sandbox.h"
 #include "custodian/ct_tokens.h"
 #include "custodian/ct_util.h"
 
@@ -71,6 +73,7 @@ typedef struct {
 	staged *stage_head, **stage_tail;
 	struct timespec now;
 	uint64_t mono;		/* CLOCK_MONOTONIC ns, for the limiter */
+	uid_t self;		/* who started the daemon (before any drop) */
 	time_t started;
 	uint64_t requests;
 	bool stopping;
@@ -648,7 +651,9 @@ reload(server *sv)
 	json_t *ev;
 	ct_err r;
 
-	if ((r = pol_load_file(sv->opts->policy_path, &np, err, sizeof(err))) == CT_OK &&
+	if ((r = ct_perm_check("policy file", sv->opts->policy_path,
+	    CT_PERM_FILE | CT_PERM_OWNER, sv->self, err, sizeof(err))) == CT_OK &&
+	    (r = pol_load_file(sv->opts->policy_path, &np, err, sizeof(err))) == CT_OK &&
 	    !reloadable(sv->pol, np, err, sizeof(err)))
 		r = CT_ERR_POLICY;
 	if (r == CT_OK)
@@ -723,6 +728,41 @@ listen_on(server *sv, const char *path)
 	return CT_OK;
 }
 
+static const char *
+audit_path(const server *sv)
+{
+	return sv->opts->audit_path ? sv->opts->audit_path : sv->pol->audit_log;
+}
+
+static const char *
+socket_path(const server *sv)
+{
+	return sv->opts->socket_path ? sv->opts->socket_path : sv->pol->socket;
+}
+
+/* Files others could change are not trusted (docs/policy.md). */
+static ct_err
+check_paths(const server *sv, char *err, size_t errlen)
+{
+	const char *alog = audit_path(sv), *sock = socket_path(sv);
+	size_t i;
+	ct_err r;
+
+	for (i = 0; i < sv->pol->n_tokens; i++)
+		if (sv->pol->tokens[i].pin_file != NULL &&
+		    (r = ct_perm_check("PIN file", sv->pol->tokens[i].pin_file,
+		    CT_PERM_FILE | CT_PERM_OWNER, sv->self, err, errlen)) != CT_OK)
+			return r;
+	if (alog != NULL && (r = ct_perm_check("audit log", alog,
+	    CT_PERM_FILE | CT_PERM_DIR | CT_PERM_MAY_MISS, sv->self, err,
+	    errlen)) != CT_OK)
+		return r;
+	if (sock != NULL && (r = ct_perm_check("socket", sock, CT_PERM_DIR,
+	    sv->self, err, errlen)) != CT_OK)
+		return r;
+	return CT_OK;
+}
+
 static ct_err
 setup(server *sv)
 {
@@ -742,7 +782,11 @@ setup(server *sv)
 	signal(SIGPIPE, SIG_IGN);
 	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
 		return CT_ERR_INTERNAL;
-	if ((r = pol_load_file(sv->opts->policy_path, &sv->pol, err, sizeof(err))) != CT_OK) {
+	if ((r = ct_perm_check("policy file", sv->opts->policy_path,
+	    CT_PERM_FILE | CT_PERM_OWNER, sv->self, err, sizeof(err))) != CT_OK ||
+	    (r = pol_load_file(sv->opts->policy_path, &sv->pol, err, sizeof(err))) != CT_OK ||
+	    (r = check_paths(sv, err, sizeof(err))) != CT_OK ||
+	    (r = ct_priv_can_drop(sv->pol, err, sizeof(err))) != CT_OK) {
 		fprintf(stderr, "custodiand: %s\n", err);
 		return r;
 	}
@@ -762,8 +806,8 @@ setup(server *sv)
 		fprintf(stderr, "custodiand: %s\n", err);
 		return r;
 	}
-	alog = sv->opts->audit_path ? sv->opts->audit_path : sv->pol->audit_log;
-	sock = sv->opts->socket_path ? sv->opts->socket_path : sv->pol->socket;
+	alog = audit_path(sv);
+	sock = socket_path(sv);
 	if (alog == NULL || sock == NULL) {
 		fprintf(stderr, "custodiand: no %s: set it in the policy's service "
 		    "section or on the command line\n", alog ? "socket" : "audit log");
@@ -930,7 +974,7 @@ ct_err
 ct_server_run(const ct_server_opts *opts)
 {
 	server *sv;
-	char digest[65], torn_hash[65];
+	char digest[65], torn_hash[65], err[512];
 	size_t torn;
 	json_t *ev;
 	ct_err r;
@@ -940,13 +984,21 @@ ct_server_run(const ct_server_opts *opts)
 	sv->opts = opts;
 	sv->stage_tail = &sv->stage_head;
 	sv->lfd = sv->ep = sv->sigfd = -1;
+	sv->self = geteuid();
 	if ((r = setup(sv)) != CT_OK)
 		goto out;
+	/* Everything is open: give up root, then most system calls. */
+	if ((r = ct_priv_drop(sv->pol, err, sizeof(err))) != CT_OK ||
+	    (r = ct_sandbox_enter(err, sizeof(err))) != CT_OK) {
+		fprintf(stderr, "custodiand: %s\n", err);
+		goto out;
+	}
 	clock_gettime(CLOCK_REALTIME, &sv->now);
 	sv->started = sv->now.tv_sec;
 	ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 	ev = json_pack("{s:s, s:s, s:s}", "event", "start", "policy",
 	    sv->pol->path, "policy_digest", digest);
+	event_set_str(ev, "user", sv->pol->run_user);
 	if (ev != NULL && (torn = ct_audit_torn(sv->audit, torn_hash)) > 0) {
 		/* Never acknowledged, so not a line; but not forgotten. */
 		json_object_set_new(ev, "torn_tail", json_pack("{s:I, s:s}",

@@ -50,6 +50,10 @@ ct_err ct_secret_from_env(const char *name, char **out, size_t *outlen,
 /* Names of keys, tokens, clients: [A-Za-z0-9._-]{1,max}. */
 bool ct_valid_name(const char *s, size_t max);
 
+/* The directory part of a path: "." for a bare name, "/" for "/x".
+ * malloc'd (the caller frees it); NULL when out of memory. */
+char *ct_dirname(const char *path);
+
 /* Process-wide: no core dumps, not ptrace-attachable by peers. */
 ct_err ct_no_core_dumps(void) CT_WUR;
 

@@ -699,10 +699,10 @@ sort_names(struct ctx *c, name_index *ix, const char *kind)
 }
 
 /* Resolve a user or group name now, so that a typo fails the load instead
- * of matching nobody. */
+ * of matching nobody.  A user's primary group goes to *pgid when asked. */
 static ct_err
 lookup_id(struct ctx *c, const node *n, const char *field, bool group,
-       unsigned long *id)
+       unsigned long *id, unsigned long *pgid)
 {
 	struct passwd pw, *pwp = NULL;
 	struct group gr, *grp = NULL;
@@ -736,6 +736,8 @@ lookup_id(struct ctx *c, const node *n, const char *field, bool group,
 		goto out;
 	}
 	*id = group ? grp->gr_gid : pwp->pw_uid;
+	if (pgid != NULL && !group)
+		*pgid = pwp->pw_gid;
 	r = CT_OK;
 out:
 	free(buf);
@@ -757,7 +759,7 @@ get_identity(struct ctx *c, const node *num, const node *name, bool group,
 	if (num != NULL)
 		return get_uint(c, num, nf, 0, ID_MAX, id);
 	if (name != NULL)
-		return lookup_id(c, name, sf, group, id);
+		return lookup_id(c, name, sf, group, id, NULL);
 	return CT_OK;
 }
 
@@ -839,23 +841,24 @@ static ct_err
 parse_service_more(struct ctx *c, const node *const v[])
 {
 	pol_policy *p = c->pol;
-	unsigned long n;
+	unsigned long n, g = 0;
 	ct_err r;
 
 	if (v[SVC_USER] != NULL) {
-		if ((r = lookup_id(c, v[SVC_USER], "user", false, &n)) !=
+		if ((r = lookup_id(c, v[SVC_USER], "user", false, &n, &g)) !=
 			CT_OK ||
 		    (r = dup_string(c, v[SVC_USER], "user", &p->run_user)) !=
 			CT_OK)
 			return r;
 		p->run_uid = (uid_t)n;
+		p->run_gid = (gid_t)g;
 	}
 	if (v[SVC_GROUP] != NULL) {
 		if (v[SVC_USER] == NULL)
 			return perr(c, CT_ERR_POLICY, v[SVC_GROUP]->at,
 				    "group: needs user");
-		if ((r = lookup_id(c, v[SVC_GROUP], "group", true, &n)) !=
-		    CT_OK)
+		if ((r = lookup_id(c, v[SVC_GROUP], "group", true, &n,
+				   NULL)) != CT_OK)
 			return r;
 		p->has_run_group = true;
 		p->run_gid = (gid_t)n;

@@ -100,8 +100,8 @@ typedef struct {
 	unsigned workers; /* service.workers, 1..64, default 2 */
 	char *run_user;	  /* service.user (checked at load), or NULL */
 	uid_t run_uid;	  /* its uid */
-	bool has_run_group;
-	gid_t run_gid;	  /* service.group; else the user's primary group */
+	gid_t run_gid;	  /* service.group, else the user's primary group */
+	bool has_run_group; /* run_gid came from service.group */
 	bool allow_root;  /* service.allow_root: may keep running as root */
 	pol_limits unknown_limits; /* service.unknown_limits */
 	unsigned max_bad_requests; /* service.max_bad_requests */

@@ -72,6 +72,7 @@ version: 1
 service:
   socket: $SOCK
   audit_log: $AUDIT
+  allow_root: true   # t_privilege.sh runs it as its own user
 tokens:
   - name: svc
     module: $MODULE
