@@ -86,6 +86,20 @@ P
 	} >"$POLICY"
 }
 
+# key_k_fixture: the token "svc" and the ec-p256 key "k" that root may sign
+# and verify with, generated; the test starts the daemon.
+key_k_fixture() {
+	init_token svc
+	write_policy <<P
+keys:
+  - name: k
+    type: ec-p256
+    token: svc
+    allow: { root: [sign, verify] }
+P
+	check "keygen" keygen k
+}
+
 ctl() { "$CTL_BIN" -s "$SOCK" "$@"; }
 
 keygen() { "$CTL_BIN" keygen -p "$POLICY" "$@"; }

@@ -7,15 +7,7 @@
 ALOG="$W/alog"
 trap 'stop_daemon; mountpoint -q "$ALOG" && umount "$ALOG"; cleanup' EXIT
 
-init_token svc
-write_policy <<P
-keys:
-  - name: k
-    type: ec-p256
-    token: svc
-    allow: { root: [sign, verify] }
-P
-check "keygen" keygen k
+key_k_fixture
 start_daemon || exit 1
 printf 'm' >"$W/m"
 

@@ -11,15 +11,7 @@ id "$RUN_USER" >/dev/null 2>&1 ||
 RUN_UID=$(id -u "$RUN_USER")
 RUN_GID=$(id -g "$RUN_USER")
 
-init_token svc
-write_policy <<P
-keys:
-  - name: k
-    type: ec-p256
-    token: svc
-    allow: { root: [sign, verify] }
-P
-check "keygen" keygen k
+key_k_fixture
 # As root without service.user: refused unless allow_root says so.
 sed -i '/allow_root/d' "$POLICY"
 if "$CUSTODIAND" -p "$POLICY" 2>"$W/e"; then not_ok "root without service.user must be refused"; else

@@ -18,6 +18,7 @@
 #include <openssl/sha.h>
 
 #include "custodian/ct_audit.h"
+#include "tests/unit/child.h"
 
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -526,17 +527,11 @@ test_open_cuts_torn_tail(void **state)
 	free(good);
 }
 
-#define CHILD_CHECK(c) do { \
-	if (!(c)) { \
-		fprintf(stderr, "child: line %d: %s\n", __LINE__, #c); \
-		_exit(1); \
-	} \
-} while (0)
-
 /* Run in a child: RLIMIT_FSIZE makes the write fail part way (EFBIG). */
 static void
-commit_fail_child(const char *path)
+commit_fail_child(void *arg)
 {
+	const char *path = arg;
 	struct rlimit rl;
 	ct_audit_report rep;
 	struct stat st;
@@ -570,20 +565,14 @@ commit_fail_child(const char *path)
 	ct_audit_close(a);
 	json_decref(ev);
 	CHILD_CHECK(ct_audit_verify(path, &rep) == CT_OK && rep.lines == 4);
-	exit(0); /* not _exit: let LeakSanitizer check the child too */
 }
 
 static void
 test_commit_failure_rolls_back(void **state)
 {
 	struct fixture *fx = *state;
-	int status;
-	pid_t pid;
+	int status = child_run(commit_fail_child, fx->path);
 
-	assert_int_not_equal(pid = fork(), -1);
-	if (pid == 0)
-		commit_fail_child(fx->path);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_verify_ok(fx->path, 4);

@@ -36,17 +36,27 @@ static const char doc[] =
 	"  - {name: free, uid: 300, limits: {rate: 0}}\n"
 	"keys: []\n";
 
+/* A limiter over doc and the entry of peer uid/gid. */
+static ct_limit_entry *
+entry(pol_policy **p, ct_limiter **lm, uid_t uid, gid_t gid)
+{
+	ct_limit_entry *e;
+
+	*p = load(doc);
+	assert_int_equal(ct_limiter_new(16, lm), CT_OK);
+	assert_non_null(e = ct_limiter_peer(*lm, *p, uid, gid));
+	return e;
+}
+
 static void
 test_burst_then_rate(void **state)
 {
-	pol_policy *p = load(doc);
 	ct_limit_counts ended;
-	ct_limit_entry *e;
 	ct_limiter *lm;
+	pol_policy *p;
+	ct_limit_entry *e = entry(&p, &lm, 100, 100);
 	int i;
 
-	assert_int_equal(ct_limiter_new(16, &lm), CT_OK);
-	assert_non_null(e = ct_limiter_peer(lm, p, 100, 100));
 	assert_string_equal(ct_limit_identity(e), "client:slow");
 	/* burst 5 at one instant, then refused: the first refusal says so. */
 	for (i = 0; i < 5; i++)
@@ -77,14 +87,12 @@ test_burst_then_rate(void **state)
 static void
 test_episode(void **state)
 {
-	pol_policy *p = load(doc);
 	ct_limit_counts ended;
-	ct_limit_entry *e;
 	ct_limiter *lm;
+	pol_policy *p;
+	ct_limit_entry *e = entry(&p, &lm, 100, 0);
 	int i;
 
-	assert_int_equal(ct_limiter_new(16, &lm), CT_OK);
-	assert_non_null(e = ct_limiter_peer(lm, p, 100, 0));
 	for (i = 0; i < 5; i++)
 		assert_int_equal(ct_limit_request(e, T0, &ended), CT_LIMIT_ADMIT);
 	/* A sustained flood: one line for the whole episode. */

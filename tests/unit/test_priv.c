@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "custodian/ct_priv.h"
+#include "tests/unit/child.h"
 
 struct fixture {
 	char dir[64];
@@ -131,32 +132,18 @@ load(const char *service)
 	return p;
 }
 
-#define CHILD_CHECK(c) do { \
-	if (!(c)) { \
-		fprintf(stderr, "child: line %d: %s\n", __LINE__, #c); \
-		_exit(1); \
-	} \
-} while (0)
-
 /* Run fn in a child and expect it to exit 0. */
 static void
-in_child(void (*fn)(void))
+in_child(void (*fn)(void *))
 {
-	int status;
-	pid_t pid;
+	int status = child_run(fn, NULL);
 
-	assert_true((pid = fork()) >= 0);
-	if (pid == 0) {
-		fn();
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void
-drop_to_nobody(void)
+drop_to_nobody(void *arg)
 {
 	pol_policy *p = load("{user: nobody, group: nogroup}");
 	char err[256] = "";
@@ -176,7 +163,7 @@ drop_to_nobody(void)
 }
 
 static void
-user_mismatch(void)
+user_mismatch(void *arg)
 {
 	pol_policy *p = load("{user: nobody}");
 	char err[256] = "";

@@ -25,30 +25,23 @@
 #include <cmocka.h>
 
 #include "custodian/ct_sandbox.h"
+#include "tests/unit/child.h"
 
-#define CHILD_CHECK(c) do { \
-	if (!(c)) { \
-		fprintf(stderr, "child: line %d: %s\n", __LINE__, #c); \
-		_exit(1); \
-	} \
-} while (0)
+static void
+enter_then_run(void *arg)
+{
+	void (*fn)(void) = *(void (**)(void))arg;
+	char err[256];
+
+	CHILD_CHECK(ct_sandbox_enter(err, sizeof(err)) == CT_OK);
+	fn();
+}
 
 /* Enter the sandbox in a child, run fn there; return the wait status. */
 static int
 sandboxed(void (*fn)(void))
 {
-	char err[256];
-	int status;
-	pid_t pid;
-
-	assert_true((pid = fork()) >= 0);
-	if (pid == 0) {
-		CHILD_CHECK(ct_sandbox_enter(err, sizeof(err)) == CT_OK);
-		fn();
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return status;
+	return child_run(enter_then_run, &fn);
 }
 
 static void
