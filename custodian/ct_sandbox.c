@@ -102,9 +102,9 @@ ct_sandbox_enter(char *err, size_t errlen)
 	what = "socket rules";
 	/* New sockets only for local peers (pcscd, nscd): no network. */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) != 0 ||
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0))) != 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) != 0)
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0))) != 0)
 		goto fail;
 	what = "clone rules";
 	/* Threads, not processes: clone must share the thread group.  clone3
@@ -119,7 +119,7 @@ ct_sandbox_enter(char *err, size_t errlen)
 	/* isatty() and non-blocking flags, never typing into a terminal. */
 	for (i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++)
 		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl),
-		    1, SCMP_A1(SCMP_CMP_EQ, ioctls[i]))) != 0)
+		    1, SCMP_A1(SCMP_CMP_EQ, ioctls[i], 0))) != 0)
 			goto fail;
 	what = "seccomp_load";
 	if ((rc = seccomp_load(ctx)) != 0)
