@@ -12,9 +12,9 @@ DEBS = build-essential pkg-config libp11-dev libp11-kit-dev libssl-dev \
        libpcsclite-dev libyaml-dev libcmocka-dev libjansson-dev softhsm2 \
        opensc openssl pcscd vsmartcard-vpcd vsmartcard-vpicc python3 \
        python3-cryptography clang util-linux procps p11-kit p11-kit-modules \
-       openssh-client jq faketime
+       openssh-client jq faketime libseccomp-dev passwd
 
-PKGS = libp11 p11-kit-1 jansson yaml-0.1 openssl libpcsclite
+PKGS = libp11 p11-kit-1 jansson yaml-0.1 openssl libpcsclite libseccomp
 
 BUILD ?= build
 CC ?= cc

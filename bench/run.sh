@@ -70,6 +70,7 @@ service:
   socket: $W/ct.sock
   audit_log: $W/audit.log
   workers: $WORKERS
+  allow_root: true
 tokens:
   - name: bench
     module: $MODULE

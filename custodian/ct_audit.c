@@ -42,6 +42,8 @@ struct ct_audit {
 	unsigned char pend_hash[HASH_LEN];
 	char *pend;		/* pending lines, each ending in '\n' */
 	size_t pend_len, pend_cap, pend_lines;
+	size_t torn_len;	/* bytes cut by open, and their hash */
+	unsigned char torn_hash[HASH_LEN];
 };
 
 static int
@@ -158,6 +160,56 @@ write_full(int fd, const char *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * A crash (kill -9, power loss) during a commit can leave part of a line
+ * after the last newline.  No reply waited on it: replies wait for the
+ * fdatasync of whole lines.  So it is cut off, durably, and its length and
+ * hash are kept for the caller to record: neither accepted as a line nor
+ * left to stop the daemon.  A tail longer than any line this module writes
+ * is no torn write: refused (CT_ERR_AUDIT).
+ */
+static ct_err
+cut_torn_tail(ct_audit *a, const char *path, off_t *size)
+{
+	size_t len = *size < CT_AUDIT_LINE_MAX + 1 ? (size_t)*size :
+	    CT_AUDIT_LINE_MAX + 1, keep;
+	char *buf = NULL, *nl;
+	int fd = -1;
+	ct_err r = CT_ERR_NOMEM;
+
+	if ((buf = malloc(len)) == NULL)
+		goto out;
+	r = CT_ERR_IO;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    pread_full(fd, buf, len, *size - (off_t)len) != 0)
+		goto out;
+	r = CT_OK;
+	if (buf[len - 1] == '\n')
+		goto out;
+	r = CT_ERR_AUDIT;
+	if ((nl = memrchr(buf, '\n', len)) != NULL)
+		keep = (size_t)(nl + 1 - buf);
+	else if ((off_t)len == *size)
+		keep = 0;
+	else
+		goto out;
+	a->torn_len = len - keep;
+	r = CT_ERR_INTERNAL;
+	if (line_hash(buf + keep, a->torn_len, a->torn_hash) != 0)
+		goto out;
+	r = CT_ERR_IO;
+	if (ftruncate(a->fd, *size - (off_t)a->torn_len) != 0 ||
+	    fdatasync(a->fd) != 0)
+		goto out;
+	*size -= (off_t)a->torn_len;
+	r = CT_OK;
+ out:
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return r;
 }
 
 /*
@@ -283,6 +335,9 @@ ct_audit_open(const char *path, ct_audit **out)
 		goto out;
 	}
 	if (created && (r = ct_sync_parent_dir(path)) != CT_OK)
+		goto out;
+	if (st.st_size > 0 &&
+	    (r = cut_torn_tail(a, path, &st.st_size)) != CT_OK)
 		goto out;
 	if (st.st_size > 0 &&
 	    ((r = read_end_line(path, st.st_size, true, &a->seq,
@@ -454,6 +509,13 @@ size_t
 ct_audit_pending(const ct_audit *a)
 {
 	return a->pend_lines;
+}
+
+size_t
+ct_audit_torn(const ct_audit *a, char hex[2 * HASH_LEN + 1])
+{
+	ct_hex(a->torn_hash, HASH_LEN, hex);
+	return a->torn_len;
 }
 
 uint64_t
@@ -1126,7 +1188,8 @@ walk_file(struct walk *w, ct_audit_line_fn fn, void *arg)
 			problem(w, "line too long");
 			goto out;
 		case LINE_TORN:
-			problem(w, "missing newline at end of file");
+			problem(w, "missing newline at end of file (a torn "
+			    "write: custodiand cuts it at its next start)");
 			goto out;
 		}
 		w->rep->lines++;

@@ -60,6 +60,9 @@ ct_err ct_audit_commit(ct_audit *a) CT_WUR;
 size_t ct_audit_pending(const ct_audit *a);
 /* seq of the last committed line (0 for an empty log). */
 uint64_t ct_audit_seq(const ct_audit *a);
+/* Bytes of a torn last line that open cut off (0: none); hex gets the
+ * lowercase SHA-256 of those bytes, for the record. */
+size_t ct_audit_torn(const ct_audit *a, char hex[65]);
 /* Committed bytes of the current file. */
 uint64_t ct_audit_size(const ct_audit *a);
 

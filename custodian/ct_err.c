@@ -40,6 +40,7 @@ static const struct {
 	[32] = { "token_absent", "the token's card is not in its reader" },
 	[33] = { "bad_backup", "backup file malformed, altered or not signed by the expected key" },
 	[34] = { "grant_expired", "the grant has expired" },
+	[35] = { "rate_limited", "request rate over the client's limit" },
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == -CT_ERR_LAST_,

@@ -20,9 +20,12 @@
 #include "custodian/ct_audit.h"
 #include "custodian/ct_backup.h"
 #include "custodian/ct_keys.h"
+#include "custodian/ct_limit.h"
 #include "custodian/ct_ops.h"
 #include "custodian/ct_pool.h"
 #include "custodian/ct_readers.h"
+#include "custodian/ct_priv.h"
+#include "custodian/ct_sandbox.h"
 #include "custodian/ct_tokens.h"
 #include "custodian/ct_util.h"
 
@@ -46,6 +49,8 @@ typedef struct conn {
 	bool eof;     /* the peer sent everything it will send */
 	bool closing; /* close once wbuf is sent */
 	unsigned events; /* what epoll watches now */
+	ct_limit_entry *lim; /* its identity's limits, shared */
+	unsigned bad;	     /* malformed requests in a row */
 } conn;
 
 /* A reply that may leave only after the audit line covering it is synced. */
@@ -71,6 +76,7 @@ typedef struct {
 	time_t last_tick;
 	ct_readers *readers;
 	ct_readers_snapshot rsnap; /* the monitor's, as of its last news */
+	ct_limiter *lim;
 	char *sock_path;
 	int lfd, ep, sigfd;
 	conn *conns[MAX_CONNS];
@@ -78,6 +84,8 @@ typedef struct {
 	uint64_t next_id;
 	staged *stage_head, **stage_tail;
 	struct timespec now;
+	uint64_t mono;		/* CLOCK_MONOTONIC ns, for the limiter */
+	uid_t self;		/* who started the daemon (before any drop) */
 	time_t started;
 	uint64_t requests;
 	bool stopping;
@@ -174,15 +182,14 @@ stage(server *sv, uint64_t conn_id, const char *req_id, char *reply,
 	sv->stage_tail = &s->next;
 }
 
-/* Stage an error reply and audit the refusal. */
+/* Stage an error reply (not audited: the caller decides). */
 static void
-refuse(server *sv, conn *c, const ct_request *req, const ct_keyref *key,
-       ct_err e, const char *msg)
+reply_error(server *sv, conn *c, const ct_request *req, ct_err e,
+	    const char *msg)
 {
 	char *reply = NULL;
 	size_t len = 0;
 
-	(void)audit_request(sv, &c->peer, req, key, e, msg);
 	if (ct_reply_error(req->id, e, msg, &reply, &len) != CT_OK) {
 		c->closing = true;
 		return;
@@ -370,6 +377,57 @@ check_card(const server *sv, ct_job *job)
 	    "the card has another ATR in reader" : "no card in reader",
 	    t->reader);
 	return CT_ERR_TOKEN_ABSENT;
+}
+
+/* Stage an error reply and audit the refusal. */
+static void
+refuse(server *sv, conn *c, const ct_request *req, const ct_keyref *key,
+       ct_err e, const char *msg)
+{
+	(void)audit_request(sv, &c->peer, req, key, e, msg);
+	reply_error(sv, c, req, e, msg);
+}
+
+/* A limit episode ended (ct_limit.h): one line sums up what it refused. */
+static void
+audit_limit_end(server *sv, const ct_limit_entry *e, const ct_limit_counts *n)
+{
+	if (n->requests == 0 && n->connections == 0)
+		return;
+	(void)audit_event(sv, json_pack("{s:s, s:s, s:I, s:I}", "event",
+	    "limit_end", "identity", ct_limit_identity(e), "refused_requests",
+	    (json_int_t)n->requests, "refused_connections",
+	    (json_int_t)n->connections));
+}
+
+/* Rate limit and garbage count, before anything else is done for the
+ * line.  Returns true when the request was answered here. */
+static bool
+limited(server *sv, conn *c, ct_request *req, ct_err decoded)
+{
+	const pol_limits *l = ct_limit_limits(c->lim);
+	ct_limit_counts ended;
+	ct_limit_verdict v;
+	char msg[160];
+
+	/* A stream of garbage is cut off, whatever else happens to it. */
+	c->bad = decoded == CT_OK ? 0 : c->bad + 1;
+	if (c->bad >= sv->pol->max_bad_requests)
+		c->closing = true;
+	v = ct_limit_request(c->lim, sv->mono, &ended);
+	audit_limit_end(sv, c->lim, &ended);
+	if (v == CT_LIMIT_ADMIT)
+		return false;
+	snprintf(msg, sizeof(msg), "over %u requests/s (burst %u) for %s",
+	    l->rate, l->burst, ct_limit_identity(c->lim));
+	/* Only the first refusal of an episode is a line; the rest are
+	 * counted into its limit_end line. */
+	if (v == CT_LIMIT_REFUSE_FIRST)
+		refuse(sv, c, req, NULL, CT_ERR_RATE_LIMITED, msg);
+	else
+		reply_error(sv, c, req, CT_ERR_RATE_LIMITED, msg);
+	ct_request_clear(req);
+	return true;
 }
 
 static json_t *
@@ -839,7 +897,10 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 	ct_err r;
 
 	sv->requests++;
-	if ((r = ct_request_decode(line, len, &req, msg, sizeof(msg))) != CT_OK) {
+	r = ct_request_decode(line, len, &req, msg, sizeof(msg));
+	if (limited(sv, c, &req, r))
+		return;
+	if (r != CT_OK) {
 		refuse(sv, c, &req, NULL, r, msg);
 		return;
 	}
@@ -916,6 +977,7 @@ conn_close(server *sv, conn *c)
 	if (c->events != 0)
 		epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	ct_limit_disconnect(c->lim);
 	sv->conns[c->fd] = NULL;
 	sv->n_conns--;
 	ct_free_secret(c->rbuf, c->rcap);
@@ -1015,12 +1077,43 @@ conn_update(server *sv, conn *c)
 	c->events = ev.events;
 }
 
+/* The peer's identity may open one more connection: else it is closed at
+ * once, and the first refusal of an episode is audited. */
+static ct_limit_entry *
+admit_conn(server *sv, const ct_peer *peer)
+{
+	ct_limit_entry *e = ct_limiter_peer(sv->lim, sv->pol, peer->uid,
+	    peer->gid, sv->now.tv_sec);
+	ct_limit_counts ended;
+	ct_limit_verdict v;
+	char detail[96];
+	json_t *ev;
+
+	if (e == NULL)
+		return NULL; /* too many identities: none more is tracked */
+	v = ct_limit_connect(e, sv->mono, &ended);
+	audit_limit_end(sv, e, &ended);
+	if (v == CT_LIMIT_ADMIT)
+		return e;
+	if (v == CT_LIMIT_REFUSE_FIRST) {
+		snprintf(detail, sizeof(detail), "%u connections open (limit %u)",
+		    ct_limit_connections(e), ct_limit_limits(e)->connections);
+		ev = json_pack("{s:s, s:o, s:s, s:s}", "event", "connection",
+		    "peer", peer_json(peer), "identity", ct_limit_identity(e),
+		    "result", "refused");
+		event_set_str(ev, "detail", detail);
+		(void)audit_event(sv, ev);
+	}
+	return NULL;
+}
+
 static void
 conn_accept(server *sv)
 {
 	struct epoll_event ev = { 0 };
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	ct_limit_entry *lim;
 	conn *c;
 	int fd;
 
@@ -1031,19 +1124,26 @@ conn_accept(server *sv)
 			close(fd);
 			continue;
 		}
-		c->fd = fd;
-		c->id = (++sv->next_id << 24) | (uint64_t)fd;
 		c->peer.pid = cred.pid;
 		c->peer.uid = cred.uid;
 		c->peer.gid = cred.gid;
-		c->events = EPOLLIN;
-		ev.events = EPOLLIN;
-		ev.data.u64 = c->id;
-		if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		if ((lim = admit_conn(sv, &c->peer)) == NULL) {
 			close(fd);
 			free(c);
 			continue;
 		}
+		c->fd = fd;
+		c->id = (++sv->next_id << 24) | (uint64_t)fd;
+		c->events = EPOLLIN;
+		ev.events = EPOLLIN;
+		ev.data.u64 = c->id;
+		if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			ct_limit_disconnect(lim);
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->lim = lim;
 		sv->conns[fd] = c;
 		sv->n_conns++;
 	}
@@ -1113,8 +1213,8 @@ same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* A reload may change clients, keys and rights; tokens and the service
- * section are fixed for the process's life. */
+/* A reload may change clients, keys, rights and limits; tokens and the
+ * rest of the service section are fixed for the process's life. */
 static bool
 reloadable(const pol_policy *old, const pol_policy *new, char *why, size_t wl)
 {
@@ -1135,7 +1235,10 @@ reloadable(const pol_policy *old, const pol_policy *new, char *why, size_t wl)
 	    !same_str(old->audit_key, new->audit_key) ||
 	    old->checkpoint_lines != new->checkpoint_lines ||
 	    old->checkpoint_seconds != new->checkpoint_seconds ||
-	    old->audit_rotate_bytes != new->audit_rotate_bytes) {
+	    old->audit_rotate_bytes != new->audit_rotate_bytes ||
+	    !same_str(old->run_user, new->run_user) ||
+	    old->has_run_group != new->has_run_group ||
+	    old->run_gid != new->run_gid || old->allow_root != new->allow_root) {
 		snprintf(why, wl, "the service section changed: restart needed");
 		return false;
 	}
@@ -1157,7 +1260,9 @@ reload(server *sv)
 	ct_gov_work work[CT_GOV_WORK_MAX];
 	size_t n_work = 0;
 
-	if ((r = pol_load_file(sv->opts->policy_path, &np, err, sizeof(err))) == CT_OK &&
+	if ((r = ct_perm_check("policy file", sv->opts->policy_path,
+	    CT_PERM_FILE | CT_PERM_OWNER, sv->self, err, sizeof(err))) == CT_OK &&
+	    (r = pol_load_file(sv->opts->policy_path, &np, err, sizeof(err))) == CT_OK &&
 	    !reloadable(sv->pol, np, err, sizeof(err)))
 		r = CT_ERR_POLICY;
 	/* Editing the file grants nothing: the quorum of the policy in force
@@ -1174,6 +1279,7 @@ reload(server *sv)
 		sv->ks = nks;
 		sv->pol = np;
 		np = NULL;
+		ct_limiter_reload(sv->lim, sv->pol);
 		ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 		event_set_str(ev, "policy_digest", digest);
 		fprintf(stderr, "custodiand: policy reloaded\n");
@@ -1267,10 +1373,7 @@ gov_start(server *sv)
 	size_t n;
 	ct_err r;
 
-	if ((r = ct_gov_open(sv->state_path, gov_emit, sv, &sv->gov, err,
-	    sizeof(err))) == CT_OK)
-		r = load_keys(sv, sv->pol, true, &sv->ks, work, &n, err,
-		    sizeof(err));
+	r = load_keys(sv, sv->pol, true, &sv->ks, work, &n, err, sizeof(err));
 	if (r != CT_OK) {
 		fprintf(stderr, "custodiand: %s\n", err);
 		(void)audit_event(sv, json_pack("{s:s, s:s, s:s}", "event",
@@ -1298,6 +1401,41 @@ gov_start(server *sv)
 	return CT_OK;
 }
 
+static const char *
+audit_path(const server *sv)
+{
+	return sv->opts->audit_path ? sv->opts->audit_path : sv->pol->audit_log;
+}
+
+static const char *
+socket_path(const server *sv)
+{
+	return sv->opts->socket_path ? sv->opts->socket_path : sv->pol->socket;
+}
+
+/* Files others could change are not trusted (docs/policy.md). */
+static ct_err
+check_paths(const server *sv, char *err, size_t errlen)
+{
+	const char *alog = audit_path(sv), *sock = socket_path(sv);
+	size_t i;
+	ct_err r;
+
+	for (i = 0; i < sv->pol->n_tokens; i++)
+		if (sv->pol->tokens[i].pin_file != NULL &&
+		    (r = ct_perm_check("PIN file", sv->pol->tokens[i].pin_file,
+		    CT_PERM_FILE | CT_PERM_OWNER, sv->self, err, errlen)) != CT_OK)
+			return r;
+	if (alog != NULL && (r = ct_perm_check("audit log", alog,
+	    CT_PERM_FILE | CT_PERM_DIR | CT_PERM_MAY_MISS, sv->self, err,
+	    errlen)) != CT_OK)
+		return r;
+	if (sock != NULL && (r = ct_perm_check("socket", sock, CT_PERM_DIR,
+	    sv->self, err, errlen)) != CT_OK)
+		return r;
+	return CT_OK;
+}
+
 static ct_err
 setup(server *sv)
 {
@@ -1318,7 +1456,11 @@ setup(server *sv)
 	signal(SIGPIPE, SIG_IGN);
 	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
 		return CT_ERR_INTERNAL;
-	if ((r = pol_load_file(sv->opts->policy_path, &sv->pol, err, sizeof(err))) != CT_OK) {
+	if ((r = ct_perm_check("policy file", sv->opts->policy_path,
+	    CT_PERM_FILE | CT_PERM_OWNER, sv->self, err, sizeof(err))) != CT_OK ||
+	    (r = pol_load_file(sv->opts->policy_path, &sv->pol, err, sizeof(err))) != CT_OK ||
+	    (r = check_paths(sv, err, sizeof(err))) != CT_OK ||
+	    (r = ct_priv_can_drop(sv->pol, err, sizeof(err))) != CT_OK) {
 		fprintf(stderr, "custodiand: %s\n", err);
 		return r;
 	}
@@ -1334,8 +1476,8 @@ setup(server *sv)
 			return r;
 		}
 	}
-	alog = sv->opts->audit_path ? sv->opts->audit_path : sv->pol->audit_log;
-	sock = sv->opts->socket_path ? sv->opts->socket_path : sv->pol->socket;
+	alog = audit_path(sv);
+	sock = socket_path(sv);
 	if (alog == NULL || sock == NULL) {
 		fprintf(stderr, "custodiand: no %s: set it in the policy's service "
 		    "section or on the command line\n", alog ? "socket" : "audit log");
@@ -1351,8 +1493,15 @@ setup(server *sv)
 	sv->cp_seq = ct_audit_seq(sv->audit);
 	sv->rotate_at = sv->pol->audit_rotate_bytes;
 	if ((r = ct_pool_start(sv->tokens, sv->n_tokens, sv->pol->workers,
-	    &sv->pool)) != CT_OK)
+	    &sv->pool)) != CT_OK ||
+	    (r = ct_limiter_new(MAX_CONNS, &sv->lim)) != CT_OK)
 		return r;
+	/* Opened (created) while the daemon may still be root, like the log. */
+	if ((r = ct_gov_open(sv->state_path, gov_emit, sv, &sv->gov, err,
+	    sizeof(err))) != CT_OK) {
+		fprintf(stderr, "custodiand: %s\n", err);
+		return r;
+	}
 	if ((sv->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (sv->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return CT_ERR_INTERNAL;
@@ -1450,6 +1599,15 @@ busy_conns(server *sv)
 	return n;
 }
 
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void
 loop(server *sv)
 {
@@ -1466,6 +1624,7 @@ loop(server *sv)
 			wait = n;
 		n = epoll_wait(sv->ep, evs, 64, wait);
 		clock_gettime(CLOCK_REALTIME, &sv->now);
+		sv->mono = mono_ns();
 		for (i = 0; i < n; i++) {
 			uint64_t id = evs[i].data.u64;
 			if (id == (uint64_t)-1)
@@ -1548,6 +1707,7 @@ teardown(server *sv)
 	ct_keys_free(sv->ks);
 	ct_gov_free(sv->gov);
 	free(sv->state_path);
+	ct_limiter_free(sv->lim);
 	for (i = 0; i < sv->n_tokens; i++) {
 		if (sv->sess != NULL)
 			p11_session_free(sv->sess[i]);
@@ -1563,7 +1723,8 @@ ct_err
 ct_server_run(const ct_server_opts *opts)
 {
 	server *sv;
-	char digest[65];
+	char digest[65], torn_hash[65], err[512];
+	size_t torn;
 	json_t *ev;
 	ct_err r;
 
@@ -1572,14 +1733,29 @@ ct_server_run(const ct_server_opts *opts)
 	sv->opts = opts;
 	sv->stage_tail = &sv->stage_head;
 	sv->lfd = sv->ep = sv->sigfd = -1;
+	sv->self = geteuid();
 	if ((r = setup(sv)) != CT_OK)
 		goto out;
+	/* Everything is open: give up root, then most system calls. */
+	if ((r = ct_priv_drop(sv->pol, err, sizeof(err))) != CT_OK ||
+	    (r = ct_sandbox_enter(err, sizeof(err))) != CT_OK) {
+		fprintf(stderr, "custodiand: %s\n", err);
+		goto out;
+	}
 	clock_gettime(CLOCK_REALTIME, &sv->now);
 	sv->started = sv->now.tv_sec;
 	sv->cp_time = sv->now.tv_sec;
 	ct_hex(sv->pol->digest, sizeof(sv->pol->digest), digest);
 	ev = json_pack("{s:s, s:s, s:s}", "event", "start", "policy",
 	    sv->pol->path, "policy_digest", digest);
+	event_set_str(ev, "user", sv->pol->run_user);
+	if (ev != NULL && (torn = ct_audit_torn(sv->audit, torn_hash)) > 0) {
+		/* Never acknowledged, so not a line; but not forgotten. */
+		json_object_set_new(ev, "torn_tail", json_pack("{s:I, s:s}",
+		    "bytes", (json_int_t)torn, "sha256", torn_hash));
+		fprintf(stderr, "custodiand: audit log: cut a torn last line "
+		    "(%zu bytes, sha256 %s)\n", torn, torn_hash);
+	}
 	/* Refuse to serve at all if the log cannot take the first line. */
 	if ((r = audit_event(sv, ev)) != CT_OK) {
 		fprintf(stderr, "custodiand: audit log not writable: %s\n",

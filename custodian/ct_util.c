@@ -456,6 +456,16 @@ ct_valid_name(const char *s, size_t max)
 	return i > 0;
 }
 
+char *
+ct_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
 ct_err
 ct_no_core_dumps(void)
 {

@@ -75,6 +75,10 @@ bool ct_valid_name(const char *s, size_t max);
 void ct_vmsg(const char *prog, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* The directory part of a path: "." for a bare name, "/" for "/x".
+ * malloc'd (the caller frees it); NULL when out of memory. */
+char *ct_dirname(const char *path);
+
 /* Process-wide: no core dumps, not ptrace-attachable by peers. */
 ct_err ct_no_core_dumps(void) CT_WUR;
 

@@ -48,6 +48,15 @@
 #define MAX_CHECKPOINT_SECONDS	86400ul
 #define MIN_ROTATE_BYTES	4096ul
 #define MAX_ROTATE_BYTES	(1ul << 40)
+#define MAX_RATE	1000000u /* requests per second, and burst */
+#define MAX_CONNECTIONS	4096u	 /* the daemon's own cap */
+#define MAX_BAD		1000u
+/* Without limits in the policy: clients have no rate limit and may hold
+ * half the daemon's connections; unknown peers (each uid on its own) get
+ * little, since all they can earn is a refusal, and each one is audited. */
+static const pol_limits client_limits_default = { 0, 1, 2048 };
+static const pol_limits unknown_limits_default = { 10, 20, 4 };
+#define DEFAULT_BAD	8
 #define PWBUF_MAX	(1u << 20) /* bound on getpwnam_r/getgrnam_r buffers */
 #define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define TIME_MAX	INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
@@ -162,6 +171,7 @@ struct ctx {
 	const node *audit_key;	/* service.audit_key, checked against keys */
 	/* The custodians' key files, which the policy digest covers too. */
 	EVP_MD_CTX *key_files;
+	pol_limits client_limits; /* service.limits: what clients start from */
 	pol_policy *pol;
 };
 
@@ -773,10 +783,10 @@ sort_names(struct ctx *c, name_index *ix, const char *kind)
 }
 
 /* Resolve a user or group name now, so that a typo fails the load instead
- * of matching nobody. */
+ * of matching nobody.  A user's primary group goes to *pgid when asked. */
 static ct_err
 lookup_id(struct ctx *c, const node *n, const char *field, bool group,
-       unsigned long *id)
+       unsigned long *id, unsigned long *pgid)
 {
 	struct passwd pw, *pwp = NULL;
 	struct group gr, *grp = NULL;
@@ -810,6 +820,8 @@ lookup_id(struct ctx *c, const node *n, const char *field, bool group,
 		goto out;
 	}
 	*id = group ? grp->gr_gid : pwp->pw_uid;
+	if (pgid != NULL && !group)
+		*pgid = pwp->pw_gid;
 	r = CT_OK;
 out:
 	free(buf);
@@ -831,12 +843,55 @@ get_identity(struct ctx *c, const node *num, const node *name, bool group,
 	if (num != NULL)
 		return get_uint(c, num, nf, 0, ID_MAX, id);
 	if (name != NULL)
-		return lookup_id(c, name, sf, group, id);
+		return lookup_id(c, name, sf, group, id, NULL);
+	return CT_OK;
+}
+
+enum { LIM_RATE, LIM_BURST, LIM_CONNECTIONS, LIM_N_ };
+static const char *const limit_fields[LIM_N_] = {
+	[LIM_RATE] = "rate",
+	[LIM_BURST] = "burst",
+	[LIM_CONNECTIONS] = "connections",
+};
+
+/* A limits mapping over the defaults dflt.  A rate given without a burst
+ * gets a burst of one second's worth. */
+static ct_err
+parse_limits(struct ctx *c, const node *map, const char *what,
+	     const pol_limits *dflt, pol_limits *out)
+{
+	const node *v[LIM_N_];
+	unsigned long n;
+	ct_err r;
+
+	*out = *dflt;
+	if ((r = get_fields(c, map, what, limit_fields, LIM_N_, v)) != CT_OK)
+		return r;
+	if (v[LIM_RATE] != NULL) {
+		if ((r = get_uint(c, v[LIM_RATE], "rate", 0, MAX_RATE, &n)) !=
+		    CT_OK)
+			return r;
+		out->rate = (uint32_t)n;
+		out->burst = n > 0 ? (uint32_t)n : 1;
+	}
+	if (v[LIM_BURST] != NULL) {
+		if ((r = get_uint(c, v[LIM_BURST], "burst", 1, MAX_RATE,
+				  &n)) != CT_OK)
+			return r;
+		out->burst = (uint32_t)n;
+	}
+	if (v[LIM_CONNECTIONS] != NULL) {
+		if ((r = get_uint(c, v[LIM_CONNECTIONS], "connections", 1,
+				  MAX_CONNECTIONS, &n)) != CT_OK)
+			return r;
+		out->connections = (uint32_t)n;
+	}
 	return CT_OK;
 }
 
 enum { SVC_SOCKET, SVC_AUDIT_LOG, SVC_WORKERS, SVC_STATE, SVC_AUDIT_KEY,
-       SVC_CP_LINES, SVC_CP_SECONDS, SVC_ROTATE_BYTES, SVC_N_ };
+       SVC_CP_LINES, SVC_CP_SECONDS, SVC_ROTATE_BYTES, SVC_USER, SVC_GROUP,
+       SVC_ALLOW_ROOT, SVC_LIMITS, SVC_UNKNOWN_LIMITS, SVC_MAX_BAD, SVC_N_ };
 static const char *const service_fields[SVC_N_] = {
 	[SVC_SOCKET] = "socket",
 	[SVC_AUDIT_LOG] = "audit_log",
@@ -846,6 +901,12 @@ static const char *const service_fields[SVC_N_] = {
 	[SVC_CP_LINES] = "checkpoint_lines",
 	[SVC_CP_SECONDS] = "checkpoint_seconds",
 	[SVC_ROTATE_BYTES] = "audit_rotate_bytes",
+	[SVC_USER] = "user",
+	[SVC_GROUP] = "group",
+	[SVC_ALLOW_ROOT] = "allow_root",
+	[SVC_LIMITS] = "limits",
+	[SVC_UNKNOWN_LIMITS] = "unknown_limits",
+	[SVC_MAX_BAD] = "max_bad_requests",
 };
 
 /* The audit fields of service: the key is resolved once keys are read. */
@@ -885,6 +946,56 @@ parse_service_audit(struct ctx *c, const node *const v[])
 	return CT_OK;
 }
 
+/* Whom the daemon runs as, and the limits every client starts from. */
+static ct_err
+parse_service_more(struct ctx *c, const node *const v[])
+{
+	pol_policy *p = c->pol;
+	unsigned long n, g = 0;
+	ct_err r;
+
+	if (v[SVC_USER] != NULL) {
+		if ((r = lookup_id(c, v[SVC_USER], "user", false, &n, &g)) !=
+			CT_OK ||
+		    (r = dup_string(c, v[SVC_USER], "user", &p->run_user)) !=
+			CT_OK)
+			return r;
+		p->run_uid = (uid_t)n;
+		p->run_gid = (gid_t)g;
+	}
+	if (v[SVC_GROUP] != NULL) {
+		if (v[SVC_USER] == NULL)
+			return perr(c, CT_ERR_POLICY, v[SVC_GROUP]->at,
+				    "group: needs user");
+		if ((r = lookup_id(c, v[SVC_GROUP], "group", true, &n,
+				   NULL)) != CT_OK)
+			return r;
+		p->has_run_group = true;
+		p->run_gid = (gid_t)n;
+	}
+	if (v[SVC_ALLOW_ROOT] != NULL &&
+	    (r = get_bool(c, v[SVC_ALLOW_ROOT], "allow_root",
+			  &p->allow_root)) != CT_OK)
+		return r;
+	if (v[SVC_LIMITS] != NULL &&
+	    (r = parse_limits(c, v[SVC_LIMITS], "limits",
+			      &client_limits_default, &c->client_limits)) !=
+		CT_OK)
+		return r;
+	if (v[SVC_UNKNOWN_LIMITS] != NULL &&
+	    (r = parse_limits(c, v[SVC_UNKNOWN_LIMITS], "unknown_limits",
+			      &unknown_limits_default, &p->unknown_limits)) !=
+		CT_OK)
+		return r;
+	if (v[SVC_MAX_BAD] != NULL) {
+		if ((r = get_uint(c, v[SVC_MAX_BAD], "max_bad_requests", 1,
+				  MAX_BAD, &n)) != CT_OK)
+			return r;
+		p->max_bad_requests = (unsigned)n;
+	}
+	return CT_OK;
+}
+
 static ct_err
 parse_service(struct ctx *c, const node *map)
 {
@@ -919,7 +1030,9 @@ parse_service(struct ctx *c, const node *map)
 			return r;
 		p->workers = (unsigned)workers;
 	}
-	return parse_service_audit(c, v);
+	if ((r = parse_service_audit(c, v)) != CT_OK)
+		return r;
+	return parse_service_more(c, v);
 }
 
 /* Every section entry has "name" as field 0. */
@@ -1047,7 +1160,7 @@ parse_engagement(struct ctx *c, const node *map, const node *const v[],
 }
 
 enum { CLI_NAME, CLI_UID, CLI_USER, CLI_GID, CLI_GROUP, CLI_UNTIL,
-       CLI_ENGAGEMENT, CLI_N_ };
+       CLI_ENGAGEMENT, CLI_LIMITS, CLI_N_ };
 static const char *const client_fields[CLI_N_] = {
 	[CLI_NAME] = "name",
 	[CLI_UID] = "uid",
@@ -1056,6 +1169,7 @@ static const char *const client_fields[CLI_N_] = {
 	[CLI_GROUP] = "group",
 	[CLI_UNTIL] = "until",
 	[CLI_ENGAGEMENT] = "engagement",
+	[CLI_LIMITS] = "limits",
 };
 
 static ct_err
@@ -1078,7 +1192,14 @@ parse_client(struct ctx *c, const node *map, const node *const v[], size_t i)
 	if (!cl->has_uid && !cl->has_gid)
 		return perr(c, CT_ERR_POLICY, map->at,
 			    "needs uid, user, gid or group");
-	return get_expiry(c, v[CLI_UNTIL], v[CLI_ENGAGEMENT], &cl->expiry);
+	if ((r = get_expiry(c, v[CLI_UNTIL], v[CLI_ENGAGEMENT],
+			    &cl->expiry)) != CT_OK)
+		return r;
+	cl->limits = c->client_limits;
+	if (v[CLI_LIMITS] != NULL)
+		return parse_limits(c, v[CLI_LIMITS], "limits",
+				    &c->client_limits, &cl->limits);
+	return CT_OK;
 }
 
 /* A duration with a unit: "90d", "24h", "15m", "30s", in [min, max]
@@ -1787,6 +1908,9 @@ load(struct ctx *c, const char *dir_of, const unsigned char *buf, size_t len,
 		goto out;
 	}
 	c->pol->workers = DEFAULT_WORKERS;
+	c->pol->unknown_limits = unknown_limits_default;
+	c->pol->max_bad_requests = DEFAULT_BAD;
+	c->client_limits = client_limits_default;
 	if (EVP_Digest(buf, len, c->pol->digest, NULL, EVP_sha256(), NULL) !=
 	    1) {
 		/* Leave no stale entries in this thread's error queue. */
@@ -1932,6 +2056,7 @@ pol_free(pol_policy *p)
 	free(p->socket);
 	free(p->audit_log);
 	free(p->audit_key);
+	free(p->run_user);
 	free(p);
 }
 
@@ -1997,15 +2122,21 @@ pol_peer_ops(const pol_policy *p, const pol_key *k, uid_t uid, gid_t gid,
 bool
 pol_peer_known(const pol_policy *p, uid_t uid, gid_t gid, time_t now)
 {
+	return pol_peer_client(p, uid, gid, now) != NULL;
+}
+
+const pol_client *
+pol_peer_client(const pol_policy *p, uid_t uid, gid_t gid, time_t now)
+{
 	size_t i;
 
 	if (p == NULL)
-		return false;
+		return NULL;
 	for (i = 0; i < p->n_clients; i++)
 		if (client_matches(&p->clients[i], uid, gid) &&
 		    !pol_expired(&p->clients[i].expiry, now))
-			return true;
-	return false;
+			return &p->clients[i];
+	return NULL;
 }
 
 bool

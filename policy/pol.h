@@ -89,9 +89,16 @@ typedef struct {
 	time_t until;
 	unsigned line;
 } pol_engagement;
+/* Abuse limits of one client identity (docs/policy.md, "limits"). */
+typedef struct {
+	uint32_t rate;	      /* requests per second; 0: no rate limit */
+	uint32_t burst;	      /* requests at once above the rate (>= 1) */
+	uint32_t connections; /* connections open at once */
+} pol_limits;
 
 typedef struct {
 	char *name;
+	pol_limits limits; /* resolved: its own, else service.limits */
 	bool has_uid;
 	uid_t uid; /* from `uid:` or `user:` (resolved at load) */
 	bool has_gid;
@@ -168,6 +175,13 @@ typedef struct {
 	unsigned long checkpoint_lines;	  /* with audit_key: default 1000 */
 	unsigned long checkpoint_seconds; /* with audit_key: default 60 */
 	unsigned long audit_rotate_bytes; /* 0: rotate on SIGUSR1 only */
+	char *run_user;	  /* service.user (checked at load), or NULL */
+	uid_t run_uid;	  /* its uid */
+	gid_t run_gid;	  /* service.group, else the user's primary group */
+	bool has_run_group; /* run_gid came from service.group */
+	bool allow_root;  /* service.allow_root: may keep running as root */
+	pol_limits unknown_limits; /* service.unknown_limits */
+	unsigned max_bad_requests; /* service.max_bad_requests */
 	pol_token *tokens;
 	size_t n_tokens;
 	pol_client *clients;
@@ -230,6 +244,10 @@ ct_err pol_time_parse(const char *s, size_t len, time_t *t,
 /* t in UTC as above, e.g. "2030-01-01T00:00:00Z"; "invalid" when gmtime
  * fails.  Returns buf. */
 char *pol_time_format(time_t t, char buf[POL_TIME_LEN]);
+/* The first unexpired client entry, in document order, that matches the
+ * peer, or NULL: whose limits apply to it. */
+const pol_client *pol_peer_client(const pol_policy *p, uid_t uid, gid_t gid,
+				  time_t now);
 
 /* Names used in the document and on the wire: "sign", "unwrap", ... */
 const char *pol_op_name(unsigned op_bit);

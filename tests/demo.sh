@@ -29,6 +29,7 @@ service:
   socket: custodian.sock        # relative to this file
   audit_log: audit.log
   workers: 2
+  allow_root: true              # runs as whoever starts the demo
 tokens:
   - name: service
     module: $MODULE

@@ -38,7 +38,7 @@ not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
 check() {
 	local desc=$1; shift
 	if "$@" >"$W/out" 2>"$W/err"; then ok "$desc"; else
-		not_ok "$desc"; sed 's/^/#   /' "$W/out" "$W/err" | head -20
+		not_ok "$desc"; sed 's/^/#   /' "$W/out" "$W/err" | tail -20
 	fi
 }
 
@@ -74,6 +74,7 @@ version: 1
 service:
   socket: $SOCK
   audit_log: $AUDIT
+  allow_root: true   # t_privilege.sh runs it as its own user
 tokens:
   - name: svc
     module: $MODULE
@@ -101,6 +102,20 @@ use_fake_clock() {
 	DAEMON_PREFIX="env TZ=UTC LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$W/faketime
 	    FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1
 	    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+}
+
+# key_k_fixture: the token "svc" and the ec-p256 key "k" that root may sign
+# and verify with, generated; the test starts the daemon.
+key_k_fixture() {
+	init_token svc
+	write_policy <<P
+keys:
+  - name: k
+    type: ec-p256
+    token: svc
+    allow: { root: [sign, verify] }
+P
+	check "keygen" keygen k
 }
 
 ctl() { "$CTL_BIN" -s "$SOCK" "$@"; }

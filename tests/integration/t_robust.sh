@@ -2,15 +2,7 @@
 # Hostile and broken clients get errors; the daemon keeps serving everyone.
 . "$(dirname "$0")/lib.sh"
 
-init_token svc
-write_policy <<P
-keys:
-  - name: k
-    type: ec-p256
-    token: svc
-    allow: { root: [sign, verify] }
-P
-check "keygen" keygen k
+key_k_fixture
 start_daemon || exit 1
 
 code() { python3 -c 'import json,sys

@@ -22,6 +22,7 @@
 
 #include "custodian/ct_audit.h"
 #include "tests/unit/audit_fixture.h"
+#include "tests/unit/child.h"
 
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -422,18 +423,13 @@ test_open_refuses_bad_tail(void **state)
 	write_log(fx->path, 3);
 	good = slurp(fx->path, &len);
 
-	/* Torn: the last line lost its end. */
-	spit(fx->path, good, len - 3);
-	assert_int_equal(ct_audit_open(fx->path, &a), CT_ERR_AUDIT);
-	assert_null(a);
-	assert_int_equal(file_size(fx->path), len - 3); /* not repaired */
-
 	/* Complete, but not JSON. */
 	assert_non_null(bad = malloc(len + 8));
 	memcpy(bad, good, len);
 	memcpy(bad + len, "garbage\n", 8);
 	spit(fx->path, bad, len + 8);
 	assert_int_equal(ct_audit_open(fx->path, &a), CT_ERR_AUDIT);
+	assert_null(a);
 
 	/* JSON, but no chain fields. */
 	memcpy(bad + len, "{\"a\":1}\n", 8);
@@ -444,17 +440,57 @@ test_open_refuses_bad_tail(void **state)
 	free(good);
 }
 
-#define CHILD_CHECK(c) do { \
-	if (!(c)) { \
-		fprintf(stderr, "child: line %d: %s\n", __LINE__, #c); \
-		_exit(1); \
-	} \
-} while (0)
+/* A crash tore the last line: open cuts it (durably), reports its length
+ * and hash, and the chain goes on from the line before. */
+static void
+test_open_cuts_torn_tail(void **state)
+{
+	struct fixture *fx = *state;
+	char hex[65], want[65];
+	size_t len, off, llen, cut;
+	ct_audit *a;
+	char *good;
+
+	write_log(fx->path, 3);
+	good = slurp(fx->path, &len);
+	line_span(good, len, 3, &off, &llen);
+	for (cut = 1; cut <= llen + 1; cut += llen / 2) {
+		spit(fx->path, good, len - cut);
+		assert_verify_bad(fx->path, 3, "missing newline at end of file");
+		assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+		assert_int_equal(ct_audit_seq(a), 2);
+		assert_int_equal(ct_audit_torn(a, hex), len - cut - off);
+		sha256_hex(good + off, len - cut - off, want);
+		assert_string_equal(hex, want);
+		assert_int_equal(file_size(fx->path), off);
+		append_event(a, "sign", 9, &t0);
+		assert_int_equal(ct_audit_commit(a), CT_OK);
+		ct_audit_close(a);
+		assert_verify_ok(fx->path, 3);
+	}
+
+	/* Nothing but half a first line: an empty log again. */
+	spit(fx->path, good, 10);
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(ct_audit_seq(a), 0);
+	assert_int_equal(ct_audit_torn(a, hex), 10);
+	assert_int_equal(file_size(fx->path), 0);
+	ct_audit_close(a);
+
+	/* An intact log reports nothing cut. */
+	spit(fx->path, good, len);
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(ct_audit_torn(a, hex), 0);
+	assert_int_equal(ct_audit_seq(a), 3);
+	ct_audit_close(a);
+	free(good);
+}
 
 /* Run in a child: RLIMIT_FSIZE makes the write fail part way (EFBIG). */
 static void
-commit_fail_child(const char *path)
+commit_fail_child(void *arg)
 {
+	const char *path = arg;
 	struct rlimit rl;
 	ct_audit_report rep;
 	struct stat st;
@@ -488,20 +524,14 @@ commit_fail_child(const char *path)
 	ct_audit_close(a);
 	json_decref(ev);
 	CHILD_CHECK(ct_audit_verify(path, &rep) == CT_OK && rep.lines == 4);
-	exit(0); /* not _exit: let LeakSanitizer check the child too */
 }
 
 static void
 test_commit_failure_rolls_back(void **state)
 {
 	struct fixture *fx = *state;
-	int status;
-	pid_t pid;
+	int status = child_run(commit_fail_child, fx->path);
 
-	assert_int_not_equal(pid = fork(), -1);
-	if (pid == 0)
-		commit_fail_child(fx->path);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_verify_ok(fx->path, 4);
@@ -1047,6 +1077,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_cuts_torn_tail,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_tail,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_failure_rolls_back,

@@ -389,6 +389,63 @@ test_user_group_root(void **state)
 	pol_free(p);
 }
 
+/* service.user/group/allow_root, and limits: defaults, the service's,
+ * a client's own, field by field. */
+static void
+test_service_run_as_and_limits(void **state)
+{
+	pol_policy *p = load_good("version: 1\n"
+				  "service:\n"
+				  "  user: root\n"
+				  "  group: root\n"
+				  "  allow_root: true\n"
+				  "  limits: {rate: 100, connections: 8}\n"
+				  "  unknown_limits: {connections: 1}\n"
+				  "  max_bad_requests: 3\n"
+				  "tokens:\n"
+				  "  - {name: t, module: /m.so, label: l, "
+				  "pin_env: P}\n"
+				  "clients:\n"
+				  "  - {name: a, uid: 7}\n"
+				  "  - {name: b, uid: 8, limits: {burst: 5}}\n"
+				  "  - {name: c, gid: 9, limits: {rate: 0}}\n"
+				  "keys: []\n");
+
+	assert_string_equal(p->run_user, "root");
+	assert_int_equal(p->run_uid, 0);
+	assert_true(p->has_run_group);
+	assert_int_equal(p->run_gid, 0);
+	assert_true(p->allow_root);
+	assert_int_equal(p->max_bad_requests, 3);
+	assert_int_equal(p->clients[0].limits.rate, 100);
+	assert_int_equal(p->clients[0].limits.burst, 100);
+	assert_int_equal(p->clients[0].limits.connections, 8);
+	assert_int_equal(p->clients[1].limits.rate, 100);
+	assert_int_equal(p->clients[1].limits.burst, 5);
+	assert_int_equal(p->clients[2].limits.rate, 0);
+	assert_int_equal(p->unknown_limits.rate, 10);
+	assert_int_equal(p->unknown_limits.burst, 20);
+	assert_int_equal(p->unknown_limits.connections, 1);
+	/* The first matching entry decides whose limits apply. */
+	assert_ptr_equal(pol_peer_client(p, 8, 9, 0), &p->clients[1]);
+	assert_ptr_equal(pol_peer_client(p, 1, 9, 0), &p->clients[2]);
+	assert_null(pol_peer_client(p, 1, 1, 0));
+	pol_free(p);
+
+	p = load_good("version: 1\n"
+		      "tokens:\n"
+		      "  - {name: t, module: /m.so, label: l, pin_env: P}\n"
+		      "clients: [{name: a, uid: 7}]\n"
+		      "keys: []\n");
+	assert_null(p->run_user);
+	assert_false(p->allow_root);
+	assert_int_equal(p->max_bad_requests, 8);
+	assert_int_equal(p->clients[0].limits.rate, 0);
+	assert_int_equal(p->clients[0].limits.connections, 2048);
+	assert_int_equal(p->unknown_limits.connections, 4);
+	pol_free(p);
+}
+
 static void
 test_names(void **state)
 {
@@ -875,6 +932,28 @@ static const struct bad bad_docs[] = {
 	  "workers: 65 is out of range (1 to 64)" },
 	{ "version: 2\n" TOK KEY("aes-256"), 1, 10,
 	  "unsupported version 2" },
+	{ HDR "service:\n  user: no-such-user-x\n" TOK KEY("aes-256"), 3, 9,
+	  "unknown user \"no-such-user-x\"" },
+	{ HDR "service:\n  group: root\n" TOK KEY("aes-256"), 3, 10,
+	  "group: needs user" },
+	{ HDR "service:\n  allow_root: yes\n" TOK KEY("aes-256"), 3, 15,
+	  "allow_root: unknown value \"yes\"" },
+	{ HDR "service:\n  allow_root: \"true\"\n" TOK KEY("aes-256"), 3, 15,
+	  "allow_root: a boolean must not be quoted" },
+	{ HDR "service:\n  limits: {rate: 1000001}\n" TOK KEY("aes-256"), 3,
+	  18, "rate: 1000001 is out of range (0 to 1000000)" },
+	{ HDR "service:\n  limits: {burst: 0}\n" TOK KEY("aes-256"), 3, 19,
+	  "burst: 0 is out of range (1 to 1000000)" },
+	{ HDR "service:\n  unknown_limits: {connections: 0}\n" TOK
+	      KEY("aes-256"), 3, 33,
+	  "connections: 0 is out of range (1 to 4096)" },
+	{ HDR "service:\n  max_bad_requests: 0\n" TOK KEY("aes-256"), 3, 21,
+	  "max_bad_requests: 0 is out of range (1 to 1000)" },
+	{ HDR TOK "clients:\n  - name: c\n    uid: 1\n    limits: {rat: 1}\n"
+	      KEY("aes-256"), 10, 14, "unknown field \"rat\" in limits" },
+	{ HDR TOK "clients:\n  - name: c\n    uid: 1\n    limits: [1]\n"
+	      KEY("aes-256"), 10, 13,
+	  "limits: expected a mapping, found a sequence" },
 	{ "version: 1.0\n" TOK KEY("aes-256"), 1, 10,
 	  "version: \"1.0\" is not a decimal integer" },
 
@@ -1410,6 +1489,7 @@ main(void)
 		cmocka_unit_test(test_audit_fields),
 		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_user_group_root),
+		cmocka_unit_test(test_service_run_as_and_limits),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_time_parse),
 		cmocka_unit_test(test_expiring_parse),
