@@ -195,6 +195,23 @@ make_card() {
 	openssl pkey -pubin -inform DER -in "$W/$1.der" -out "$W/$1.pem"
 }
 
+# two_custodians [GOVERNANCE_LINE...]: cards for alice (custodian and
+# security officer, uid 0) and bob, and the policy lines that make them a
+# 2-of-2 quorum, with more governance lines if given, for the caller's
+# write_policy.  Fails when a card cannot be made.
+two_custodians() {
+	local c l
+	for c in alice bob; do make_card "$c" >&2 || return 1; done
+	cat <<P
+custodians:
+  - { name: alice, public_key: $W/alice.pem, roles: [custodian, security-officer], uid: 0 }
+  - { name: bob, public_key: $W/bob.pem, roles: [custodian] }
+governance:
+  quorum: { m: 2, of: [alice, bob] }
+P
+	for l in "$@"; do printf '  %s\n' "$l"; done
+}
+
 # decide approve|deny ID NAME: the custodian signs with their card.
 decide() {
 	ctl "$1" "$2" --custodian "$3" --pkcs11-module "$MODULE" --token "$3-card" \

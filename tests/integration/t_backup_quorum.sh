@@ -6,13 +6,9 @@
 
 printf '5678\n' >"$W/so-pin"
 for t in svc bak; do init_token "$t"; done
-for c in alice bob; do make_card "$c" || { not_ok "card $c"; finish; exit 1; }; done
+gov=$(two_custodians) || { not_ok "custodian cards"; finish; exit 1; }
 write_policy <<P
-custodians:
-  - { name: alice, public_key: $W/alice.pem, roles: [custodian, security-officer], uid: 0 }
-  - { name: bob, public_key: $W/bob.pem, roles: [custodian] }
-governance:
-  quorum: { m: 2, of: [alice, bob] }
+$gov
 keys:
   - name: dek
     type: aes-256

@@ -4,14 +4,9 @@
 . "$(dirname "$0")/lib.sh"
 
 init_token svc
-for c in alice bob; do make_card "$c" || { not_ok "card $c"; finish; exit 1; }; done
+gov=$(two_custodians "auto_freeze: { refusals: 3, window: 60s }") || { not_ok "custodian cards"; finish; exit 1; }
 write_policy <<P
-custodians:
-  - { name: alice, public_key: $W/alice.pem, roles: [custodian, security-officer], uid: 0 }
-  - { name: bob, public_key: $W/bob.pem, roles: [custodian] }
-governance:
-  quorum: { m: 2, of: [alice, bob] }
-  auto_freeze: { refusals: 3, window: 60s }
+$gov
 keys:
   - name: dek
     type: aes-256

@@ -14,13 +14,9 @@ faults() { printf '%s\n' "$@" >"$W/faults.new"; mv "$W/faults.new" "$FAULTP11_CO
 init_token svc
 # The custodians' cards are plain SoftHSM2 tokens.
 MODULE_CARDS=/usr/lib/softhsm/libsofthsm2.so
-for c in alice bob; do MODULE=$MODULE_CARDS make_card "$c" || { not_ok "card $c"; finish; exit 1; }; done
+gov=$(MODULE=$MODULE_CARDS two_custodians) || { not_ok "custodian cards"; finish; exit 1; }
 write_policy <<P
-custodians:
-  - { name: alice, public_key: $W/alice.pem, roles: [custodian, security-officer], uid: 0 }
-  - { name: bob, public_key: $W/bob.pem, roles: [custodian] }
-governance:
-  quorum: { m: 2, of: [alice, bob] }
+$gov
 keys:
   - name: dek
     type: aes-256
