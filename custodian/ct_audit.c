@@ -162,6 +162,34 @@ write_full(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* The first or the last min(size, max) bytes of a file of `size` bytes;
+ * *buf is malloc'd (the caller frees it). */
+static ct_err
+read_span(const char *path, off_t size, size_t max, bool last, char **buf,
+	  size_t *len)
+{
+	size_t want = size < (off_t)max ? (size_t)size : max;
+	int fd = -1;
+	ct_err r = CT_ERR_IO;
+
+	*len = 0;
+	if ((*buf = malloc(want > 0 ? want : 1)) == NULL)
+		return CT_ERR_NOMEM;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    pread_full(fd, *buf, want, last ? size - (off_t)want : 0) != 0)
+		goto out;
+	*len = want;
+	r = CT_OK;
+ out:
+	if (fd != -1)
+		close(fd);
+	if (r != CT_OK) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return r;
+}
+
 /*
  * A crash (kill -9, power loss) during a commit can leave part of a line
  * after the last newline.  No reply waited on it: replies wait for the
@@ -173,20 +201,12 @@ write_full(int fd, const char *buf, size_t len)
 static ct_err
 cut_torn_tail(ct_audit *a, const char *path, off_t *size)
 {
-	size_t len = *size < CT_AUDIT_LINE_MAX + 1 ? (size_t)*size :
-	    CT_AUDIT_LINE_MAX + 1, keep;
 	char *buf = NULL, *nl;
-	int fd = -1;
-	ct_err r = CT_ERR_NOMEM;
+	size_t len, keep;
+	ct_err r;
 
-	if ((buf = malloc(len)) == NULL)
-		goto out;
-	r = CT_ERR_IO;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    pread_full(fd, buf, len, *size - (off_t)len) != 0)
-		goto out;
-	r = CT_OK;
-	if (buf[len - 1] == '\n')
+	if ((r = read_span(path, *size, CT_AUDIT_LINE_MAX + 1, true, &buf,
+	    &len)) != CT_OK || buf[len - 1] == '\n')
 		goto out;
 	r = CT_ERR_AUDIT;
 	if ((nl = memrchr(buf, '\n', len)) != NULL)
@@ -206,8 +226,6 @@ cut_torn_tail(ct_audit *a, const char *path, off_t *size)
 	*size -= (off_t)a->torn_len;
 	r = CT_OK;
  out:
-	if (fd != -1)
-		close(fd);
 	free(buf);
 	return r;
 }
@@ -227,17 +245,10 @@ read_end_line(const char *path, off_t size, bool last, uint64_t *seq,
 	char why[160];
 	unsigned char prev[HASH_LEN];
 	size_t want, len;
-	int fd = -1;
-	ct_err r = CT_ERR_IO;
+	ct_err r;
 
-	want = size < CT_AUDIT_LINE_MAX + 2 ?
-	    (size_t)size : CT_AUDIT_LINE_MAX + 2;
-	if ((buf = malloc(want)) == NULL) {
-		r = CT_ERR_NOMEM;
-		goto out;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    pread_full(fd, buf, want, last ? size - (off_t)want : 0) != 0)
+	if ((r = read_span(path, size, CT_AUDIT_LINE_MAX + 2, last, &buf,
+	    &want)) != CT_OK)
 		goto out;
 	r = CT_ERR_AUDIT;
 	if (!last) {
@@ -261,8 +272,6 @@ read_end_line(const char *path, off_t size, bool last, uint64_t *seq,
 		goto out;
 	r = CT_OK;
  out:
-	if (fd != -1)
-		close(fd);
 	free(buf);
 	return r;
 }
