@@ -1,5 +1,6 @@
 /* ct_sandbox.c: no_new_privs and the seccomp allow-list (ct_sandbox.h). */
 #include "custodian/ct_sandbox.h"
+#include "custodian/ct_util.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -10,15 +11,6 @@
 #include <sys/socket.h>
 
 #include <seccomp.h>
-
-/* ASan owns malloc: GCC says so with a macro, clang with a feature. */
-#if defined(__SANITIZE_ADDRESS__)
-#define WITH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WITH_ASAN 1
-#endif
-#endif
 
 /*
  * Allowed without conditions.  Generous on purpose where a PKCS#11 module
@@ -62,7 +54,7 @@ static const char *const allowed[] = {
 	"eventfd2", "accept", "accept4", "connect", "getsockopt",
 	"setsockopt", "getsockname", "getpeername", "sendto", "sendmsg",
 	"recvfrom", "recvmsg", "shutdown",
-#ifdef WITH_ASAN
+#ifdef CT_WITH_ASAN
 	/* LeakSanitizer stops the world at exit by tracing its own threads. */
 	"ptrace", "wait4", "process_vm_readv", "clone",
 #endif

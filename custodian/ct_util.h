@@ -11,6 +11,16 @@
 
 #include "custodian/ct_err.h"
 
+/* Built with AddressSanitizer, which owns malloc and needs more system
+ * calls: GCC says so with a macro, clang with a feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CT_WITH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CT_WITH_ASAN 1
+#endif
+#endif
+
 #define CT_SECRET_FILE_MAX 256 /* PIN files */
 
 /* Base64 (RFC 4648, with padding, no line breaks).

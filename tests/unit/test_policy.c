@@ -20,18 +20,10 @@
 
 #include <openssl/evp.h>
 
+#include "custodian/ct_util.h"
 #include "policy/pol.h"
 
-/* ASan owns malloc: GCC says so with a macro, clang with a feature. */
-#if defined(__SANITIZE_ADDRESS__)
-#define WITH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WITH_ASAN 1
-#endif
-#endif
-
-#ifndef WITH_ASAN
+#ifndef CT_WITH_ASAN
 /* Allocation failure injection.  glibc lets a program replace malloc; the
  * replacements count allocations and fail the one that fail_at names
  * (1 = the next).  Not under ASan. */
@@ -1307,7 +1299,7 @@ test_truncated(void **state)
 	truncate_each(expiring_doc);
 }
 
-#ifndef WITH_ASAN
+#ifndef CT_WITH_ASAN
 /* Fail each allocation of a good load in turn: every failure must end in
  * a clean error (NOMEM, or INTERNAL when OpenSSL fails) and free what it
  * took; once no allocation is left to fail, the load succeeds.  Returns

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "custodian/ct_sandbox.h"
+#include "custodian/ct_util.h"
 #include "tests/unit/child.h"
 
 static void
@@ -172,7 +173,7 @@ test_killed(void **state)
 
 	assert_killed(sandboxed(do_mount));
 	assert_killed(sandboxed(do_bind));
-#if !defined(__SANITIZE_ADDRESS__)
+#ifndef CT_WITH_ASAN
 	/* Sanitizer builds allow both for LeakSanitizer's tracer. */
 	assert_killed(sandboxed(do_ptrace));
 	assert_killed(sandboxed(do_clone_process));
