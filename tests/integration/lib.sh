@@ -92,15 +92,20 @@ P
 # start_daemon, then set_clock TIME to move it; the daemon sees the new time
 # at its next clock read, without a restart and without sleeping.  TIME is
 # "YYYY-MM-DD HH:MM:SS" UTC (the clock stands still in between) or an
-# offset from the real clock such as "+0" or "+2d" (it runs on).
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-set_clock() { printf '%s\n' "$1" >"$W/faketime"; }
+# offset from the real clock such as "+0" or "+2d" (it runs on).  With
+# "monotonic" as second argument CLOCK_MONOTONIC moves too.
+# The MT build serialises its clock reads: the plain one re-reads the file
+# into shared state unlocked, so with FAKETIME_NO_CACHE a thread of the
+# daemon now and then reads the real time.  set_clock renames the file into
+# place so that no read sees it half written.
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+set_clock() { printf '%s\n' "$1" >"$W/faketime.new" && mv -f "$W/faketime.new" "$W/faketime"; }
 use_fake_clock() {
 	[ -r "$FAKETIME_LIB" ] || { echo "# $FAKETIME_LIB missing: make deps"; return 1; }
 	set_clock "$1"
 	# ASan must come first among the libraries unless told not to check.
 	DAEMON_PREFIX="env TZ=UTC LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$W/faketime
-	    FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1
+	    FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=$([ "${2:-}" = monotonic ] && echo 0 || echo 1)
 	    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 }
 

@@ -20,9 +20,7 @@ sed -i -e 's|^  audit_log: .*|&\n  unknown_limits: {rate: 10, burst: 20, connect
 check "keygen" keygen k
 # The limiter's clock is CLOCK_MONOTONIC: libfaketime moves it (and the
 # wall clock) when the test writes an offset, so nothing sleeps.
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-echo "+0" >"$W/faketime"
-DAEMON_PREFIX="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$W/faketime FAKETIME_NO_CACHE=1 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+use_fake_clock +0 monotonic || exit 1
 start_daemon || exit 1
 
 # client.py UID MODE ...: a client under another uid (group 0 reaches the
@@ -85,13 +83,13 @@ check "1: it names the limit" grep -q '"detail":"over 5 requests/s (burst 5) for
 same "1: and no line for the others" "$(grep -c '"uid":4000,' "$AUDIT")" "$((okn + 1))"
 
 # 2. Time moves on: the next request is admitted and sums up the episode.
-echo "+5" >"$W/faketime"
+set_clock +5
 same "2: after a quiet time the client is served again" "$(client 4000 steady 1)" "1"
 same "2: one limit_end line counts the refusals" \
 	"$(grep -c "\"event\":\"limit_end\",\"identity\":\"client:flood\",\"refused_requests\":$limited,\"refused_connections\":0" "$AUDIT")" "1"
 
 # 3. The connection cap: 3 for flood; the rest are closed at once.
-echo "+10" >"$W/faketime"
+set_clock +10
 same "3: flood holds 3 of 8 connections" "$(client 4000 conns 8)" "3"
 same "3: the refused connections make one audit line" \
 	"$(grep -c '"event":"connection",.*"identity":"client:flood","result":"refused","detail":"3 connections open (limit 3)"' "$AUDIT")" "1"
