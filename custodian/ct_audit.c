@@ -1,10 +1,12 @@
 /* ct_audit.c: the tamper-evident audit log (see ct_audit.h). */
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,34 @@ struct ct_audit {
 	size_t pend_len, pend_cap, pend_lines;
 	size_t torn_len;	/* bytes cut by open, and their hash */
 	unsigned char torn_hash[HASH_LEN];
+	struct writer *w;	/* group commit on a thread, or NULL */
+	uint64_t failures;	/* commits that failed */
 };
+
+/*
+ * The writer thread and the batch it writes.  The owner fills the batch
+ * while the writer is idle and reads the result once it is done; `state`,
+ * under `mu`, hands the batch over in each direction.  `busy` is the
+ * owner's own view: a batch is out and not yet collected.
+ */
+enum { W_IDLE, W_QUEUED, W_DONE };
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int state, stop;
+	bool busy;
+	int efd;		/* readable when a batch is done */
+	int fd;			/* the batch: where, from which committed length */
+	off_t base;
+	char *buf;
+	size_t len, cap;
+	uint64_t seq;		/* chain state after the batch */
+	unsigned char hash[HASH_LEN];
+	int result;		/* 0, or a write_lines() failure */
+};
+
+static void writer_stop(struct writer *w);
 
 static int
 hex_nibble(char c)
@@ -369,8 +398,14 @@ ct_audit_open(const char *path, ct_audit **out)
 void
 ct_audit_close(ct_audit *a)
 {
+	ct_err r;
+
 	if (a == NULL)
 		return;
+	if (a->w != NULL) {
+		(void)ct_audit_collect(a, true, &r);
+		writer_stop(a->w);
+	}
 	if (a->fd != -1)
 		close(a->fd);
 	free(a->pend);
@@ -486,32 +521,192 @@ drop_pending(ct_audit *a)
 	memcpy(a->pend_hash, a->hash, HASH_LEN);
 }
 
-ct_err
-ct_audit_commit(ct_audit *a)
+/*
+ * Write lines after the committed length `base` and fdatasync once.  On
+ * failure whatever reached the file is cut off, durably, so that a crash
+ * cannot bring back lines whose operations were refused (O_APPEND puts the
+ * next write at the new end): -1, or -2 when even that failed.
+ */
+static int
+write_lines(int fd, const char *buf, size_t len, off_t base)
 {
-	if (a->broken)
-		return CT_ERR_AUDIT;
-	if (a->pend_len == 0)
-		return CT_OK;
-	if (write_full(a->fd, a->pend, a->pend_len) != 0 ||
-	    fdatasync(a->fd) != 0) {
-		/*
-		 * Cut off whatever reached the file, durably: a crash must not
-		 * bring back lines whose operations were refused.  O_APPEND
-		 * puts the next write at the new end; no lseek needed.
-		 */
-		if (ftruncate(a->fd, a->size) != 0 || fdatasync(a->fd) != 0)
+	if (write_full(fd, buf, len) == 0 && fdatasync(fd) == 0)
+		return 0;
+	return ftruncate(fd, base) == 0 && fdatasync(fd) == 0 ? -1 : -2;
+}
+
+/* The committed state moves past `len` more bytes ending at seq/hash, or
+ * (result != 0) stays, and the pending lines chained on it are dropped. */
+static ct_err
+settle(ct_audit *a, int result, size_t len, uint64_t seq,
+       const unsigned char hash[HASH_LEN])
+{
+	if (result != 0) {
+		if (result == -2)
 			a->broken = 1;
+		a->failures++;
 		drop_pending(a);
 		return CT_ERR_AUDIT;
 	}
 	if (a->size == 0)
 		a->first_seq = a->seq + 1;
-	a->size += (off_t)a->pend_len;
-	a->seq = a->pend_seq;
-	memcpy(a->hash, a->pend_hash, HASH_LEN);
-	drop_pending(a);
+	a->size += (off_t)len;
+	a->seq = seq;
+	memcpy(a->hash, hash, HASH_LEN);
 	return CT_OK;
+}
+
+ct_err
+ct_audit_commit(ct_audit *a)
+{
+	ct_err r;
+
+	/* Lines in flight come first; if they are lost, so are these. */
+	if (ct_audit_collect(a, true, &r) && r != CT_OK)
+		return r;
+	if (a->broken)
+		return CT_ERR_AUDIT;
+	if (a->pend_len == 0)
+		return CT_OK;
+	r = settle(a, write_lines(a->fd, a->pend, a->pend_len, a->size),
+	    a->pend_len, a->pend_seq, a->pend_hash);
+	a->pend_len = 0;
+	a->pend_lines = 0;
+	return r;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->state != W_QUEUED && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->state != W_QUEUED)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		w->result = write_lines(w->fd, w->buf, w->len, w->base);
+		pthread_mutex_lock(&w->mu);
+		w->state = W_DONE;
+		pthread_cond_broadcast(&w->cv);
+		/* An eventfd write fails only on counter overflow. */
+		(void)!write(w->efd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+ct_err
+ct_audit_writer_start(ct_audit *a, int *efd)
+{
+	struct writer *w;
+
+	if (a->w != NULL)
+		return CT_ERR_INTERNAL;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return CT_ERR_NOMEM;
+	if ((w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+		free(w);
+		return CT_ERR_IO;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		close(w->efd);
+		free(w);
+		return CT_ERR_INTERNAL;
+	}
+	a->w = w;
+	*efd = w->efd;
+	return CT_OK;
+}
+
+static void
+writer_stop(struct writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	close(w->efd);
+	free(w->buf);
+	free(w);
+}
+
+bool
+ct_audit_busy(const ct_audit *a)
+{
+	return a->w != NULL && a->w->busy;
+}
+
+ct_err
+ct_audit_flush(ct_audit *a)
+{
+	struct writer *w = a->w;
+	char *buf;
+	size_t cap;
+
+	if (w == NULL || w->busy)
+		return CT_ERR_INTERNAL;
+	if (a->broken)
+		return CT_ERR_AUDIT;
+	if (a->pend_len == 0)
+		return CT_OK;
+	/* Swap buffers: the pending lines go, an empty buffer comes back. */
+	buf = w->buf, cap = w->cap;
+	w->buf = a->pend, w->cap = a->pend_cap, w->len = a->pend_len;
+	a->pend = buf, a->pend_cap = cap;
+	a->pend_len = 0;
+	a->pend_lines = 0;
+	w->fd = a->fd;
+	w->base = a->size;
+	w->seq = a->pend_seq;
+	memcpy(w->hash, a->pend_hash, HASH_LEN);
+	w->busy = true;
+	pthread_mutex_lock(&w->mu);
+	w->state = W_QUEUED;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return CT_OK;
+}
+
+bool
+ct_audit_collect(ct_audit *a, bool wait, ct_err *result)
+{
+	struct writer *w = a->w;
+	uint64_t n;
+	bool done;
+
+	*result = CT_OK;
+	if (w == NULL || !w->busy)
+		return false;
+	pthread_mutex_lock(&w->mu);
+	while (wait && w->state != W_DONE)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if ((done = w->state == W_DONE))
+		w->state = W_IDLE;
+	pthread_mutex_unlock(&w->mu);
+	if (!done)
+		return false;
+	/* Nothing but this batch signals the eventfd: drain it. */
+	(void)!read(w->efd, &n, sizeof(n));
+	w->busy = false;
+	*result = settle(a, w->result, w->len, w->seq, w->hash);
+	return true;
+}
+
+uint64_t
+ct_audit_failures(const ct_audit *a)
+{
+	return a->failures;
 }
 
 size_t
@@ -729,7 +924,8 @@ ct_audit_rotate(ct_audit *a, const ct_audit_signer *s,
 		archived[0] = '\0';
 	if (a->broken)
 		return CT_ERR_AUDIT;
-	if (a->pend_len != 0 || a->size == 0 || a->first_seq == 0)
+	if (a->pend_len != 0 || ct_audit_busy(a) || a->size == 0 ||
+	    a->first_seq == 0)
 		return CT_ERR_INTERNAL;
 	/* Seal the old file: its last line is a checkpoint. */
 	if (s != NULL &&

@@ -15,6 +15,12 @@
  * file cannot even be cut back, the log is marked broken and every later
  * append and commit fails (fail closed) until it is reopened.
  *
+ * A daemon commits on a writer thread instead (ct_audit_writer_start), so
+ * that it goes on appending while a batch is synced: ct_audit_flush hands
+ * the pending lines over as one batch, ct_audit_collect takes the result.
+ * The lines appended meanwhile continue the chain after the batch; if it
+ * fails they are dropped with it.
+ *
  * Checkpoints: a checkpoint line signs the chain head before it (seq and
  * hash) with the audit key, on the token, through a caller's signer.  A
  * rotation seals the file with a checkpoint and continues the chain in a
@@ -45,7 +51,7 @@ typedef struct ct_audit ct_audit;
  * If the file has lines, the last one is read to continue the chain (seq
  * and hash); a last line that is not a complete audit line makes open fail
  * with CT_ERR_AUDIT; system failures give CT_ERR_IO.  A ct_audit is used by
- * one thread only. */
+ * one thread only (its writer thread aside). */
 ct_err ct_audit_open(const char *path, ct_audit **out) CT_WUR;
 void ct_audit_close(ct_audit *a); /* NULL is fine; does not commit */
 
@@ -54,9 +60,25 @@ void ct_audit_close(ct_audit *a); /* NULL is fine; does not commit */
  * and "prev".  Does not write. */
 ct_err ct_audit_append(ct_audit *a, const json_t *event,
 		       const struct timespec *now) CT_WUR;
-/* Write all pending lines and fdatasync once.  CT_OK with nothing pending. */
+/* Write all pending lines and fdatasync once.  CT_OK with nothing pending.
+ * A batch on the writer is waited for first; if it failed, so does this. */
 ct_err ct_audit_commit(ct_audit *a) CT_WUR;
-/* Lines appended but not yet committed. */
+/* Start the writer thread; *efd becomes readable when a batch is done.  The
+ * thread and efd are the ct_audit's: ct_audit_close ends them. */
+ct_err ct_audit_writer_start(ct_audit *a, int *efd) CT_WUR;
+/* Hand the pending lines to the writer as one batch (CT_OK with nothing
+ * pending); CT_ERR_INTERNAL without a writer or while it is busy. */
+ct_err ct_audit_flush(ct_audit *a) CT_WUR;
+/* A batch is out and not yet collected. */
+bool ct_audit_busy(const ct_audit *a);
+/* Take the result of the batch on the writer: true if one finished (after
+ * waiting for it if `wait`), with its result in *result: CT_OK, the lines
+ * are committed; CT_ERR_AUDIT, they and the pending lines are dropped. */
+bool ct_audit_collect(ct_audit *a, bool wait, ct_err *result);
+/* Commits that failed so far: a line appended before one that its
+ * appender has not seen may have been dropped with it. */
+uint64_t ct_audit_failures(const ct_audit *a);
+/* Lines appended and not yet handed to a commit. */
 size_t ct_audit_pending(const ct_audit *a);
 /* seq of the last committed line (0 for an empty log). */
 uint64_t ct_audit_seq(const ct_audit *a);

@@ -88,9 +88,10 @@ worker(void *arg)
 		} else
 			run_job(pool, sess, job);
 		pthread_mutex_lock(&pool->lock);
+		/* One wake-up per list the main thread takes: it takes all. */
+		if (pool->done.head == NULL)
+			(void)!write(pool->efd, &one, sizeof(one));
 		q_push(&pool->done, job);
-		/* An eventfd write only fails on counter overflow. */
-		(void)!write(pool->efd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&pool->lock);
 	for (i = 0; sess != NULL && i < pool->n_tokens; i++)

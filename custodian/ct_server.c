@@ -53,13 +53,16 @@ typedef struct conn {
 	unsigned bad;	     /* malformed requests in a row */
 } conn;
 
-/* A reply that may leave only after the audit line covering it is synced. */
+/* A reply that may leave only after the audit line covering it is synced.
+ * Its verdict is known once the commit covering that line is done. */
+enum { V_WAIT, V_DURABLE, V_LOST };
 typedef struct staged {
 	struct staged *next;
 	uint64_t conn_id;
 	char id[CT_ID_MAX + 1];
 	char *reply;
 	size_t len;
+	int verdict;
 } staged;
 
 typedef struct {
@@ -82,7 +85,9 @@ typedef struct {
 	conn *conns[MAX_CONNS];
 	size_t n_conns;
 	uint64_t next_id;
-	staged *stage_head, **stage_tail;
+	staged *stage_head, **stage_tail; /* lines pending in the audit */
+	staged *flight;		/* lines in the batch on the audit writer */
+	uint64_t seen_failures;	/* audit commit failures as of the last line */
 	struct timespec now;
 	uint64_t mono;		/* CLOCK_MONOTONIC ns, for the limiter */
 	uid_t self;		/* who started the daemon (before any drop) */
@@ -94,6 +99,8 @@ typedef struct {
 	bool rotate_asked;	 /* SIGUSR1 */
 	uint64_t rotate_at;	 /* rotate by size when the file reaches it */
 } server;
+
+static ct_err audit_commit(server *sv);
 
 static void
 event_set_str(json_t *ev, const char *k, const char *v)
@@ -123,6 +130,7 @@ audit_event(server *sv, json_t *ev)
 		return CT_ERR_NOMEM;
 	r = ct_audit_append(sv->audit, ev, &sv->now);
 	json_decref(ev);
+	sv->seen_failures = ct_audit_failures(sv->audit);
 	if (r != CT_OK)
 		fprintf(stderr, "custodiand: audit append: %s\n", ct_strerror(r));
 	return r;
@@ -178,6 +186,10 @@ stage(server *sv, uint64_t conn_id, const char *req_id, char *reply,
 	snprintf(s->id, sizeof(s->id), "%s", req_id);
 	s->reply = reply;
 	s->len = len;
+	/* A commit failed since the reply's line was appended: it took the
+	 * line along, or may have. */
+	s->verdict = ct_audit_failures(sv->audit) == sv->seen_failures ?
+	    V_WAIT : V_LOST;
 	*sv->stage_tail = s;
 	sv->stage_tail = &s->next;
 }
@@ -298,8 +310,9 @@ maybe_rotate(server *sv)
 	json_t *ev;
 	ct_err r;
 
-	if (ct_audit_pending(sv->audit) != 0 || sv->stage_head != NULL)
-		return; /* the next turn commits them first */
+	if (ct_audit_pending(sv->audit) != 0 || ct_audit_busy(sv->audit) ||
+	    sv->stage_head != NULL || sv->flight != NULL)
+		return; /* the next turns commit them first */
 	if (!sv->rotate_asked && (sv->pol->audit_rotate_bytes == 0 ||
 	    ct_audit_size(sv->audit) < sv->rotate_at))
 		return;
@@ -320,7 +333,7 @@ maybe_rotate(server *sv)
 	sv->rotate_at = ct_audit_size(sv->audit) + sv->pol->audit_rotate_bytes;
 	ev = json_pack("{s:s, s:s}", "event", "rotate_failed", "result",
 	    ct_err_code(r));
-	if (audit_event(sv, ev) == CT_OK && ct_audit_commit(sv->audit) != CT_OK)
+	if (audit_event(sv, ev) == CT_OK && audit_commit(sv) != CT_OK)
 		fprintf(stderr, "custodiand: audit: rotate_failed not written\n");
 }
 
@@ -489,7 +502,7 @@ gov_emit(void *arg, json_t *ev)
 {
 	server *sv = arg;
 
-	if (audit_event(sv, ev) != CT_OK || ct_audit_commit(sv->audit) != CT_OK)
+	if (audit_event(sv, ev) != CT_OK || audit_commit(sv) != CT_OK)
 		fprintf(stderr, "custodiand: audit: governance event not written\n");
 }
 
@@ -985,14 +998,24 @@ conn_close(server *sv, conn *c)
 	free(c);
 }
 
+/* rbuf holds as much as a connection may have unanswered. */
+#define RBUF_MAX (CT_LINE_MAX + 1 + READ_CHUNK)
+
+static bool
+conn_full(const conn *c)
+{
+	return c->rlen == c->rcap && c->rcap >= RBUF_MAX;
+}
+
 static void
 conn_read(server *sv, conn *c)
 {
 	char *nb;
+	size_t room;
 	ssize_t n;
 
 	for (;;) {
-		if (c->rcap - c->rlen < READ_CHUNK && c->rcap < CT_LINE_MAX + 1 + READ_CHUNK) {
+		if (c->rcap - c->rlen < READ_CHUNK && c->rcap < RBUF_MAX) {
 			/* Grow and wipe: realloc would leave plaintext behind. */
 			size_t ncap = c->rcap ? c->rcap * 2 : READ_CHUNK;
 			if ((nb = malloc(ncap)) == NULL) {
@@ -1007,9 +1030,14 @@ conn_read(server *sv, conn *c)
 		}
 		if (c->rcap == c->rlen)
 			break; /* full: the line check below answers it */
-		n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		room = c->rcap - c->rlen;
+		n = read(c->fd, c->rbuf + c->rlen, room);
 		if (n > 0) {
 			c->rlen += (size_t)n;
+			/* Short: nothing more for now, and epoll says if more
+			 * comes; saves the read that would say EAGAIN. */
+			if ((size_t)n < room)
+				break;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -1062,7 +1090,10 @@ conn_update(server *sv, conn *c)
 		conn_close(sv, c);
 		return;
 	}
-	ev.events = (c->busy || c->closing || c->eof || c->wlen > 0 ? 0 : EPOLLIN) |
+	/* Reading on while a request is in flight costs nothing (the lines
+	 * wait in rbuf) and spares two epoll_ctl calls a request; only a full
+	 * buffer stops it. */
+	ev.events = (c->closing || c->eof || conn_full(c) ? 0 : EPOLLIN) |
 	    (c->wlen > 0 ? EPOLLOUT : 0);
 	ev.data.u64 = c->id;
 	if (ev.events == c->events)
@@ -1149,29 +1180,29 @@ conn_accept(server *sv)
 	}
 }
 
-/* Commit the turn's audit lines, then release the replies they cover. */
+/* The commit covering these replies' lines is done. */
 static void
-deliver(server *sv)
+settle(staged *list, bool durable)
 {
-	staged *s, *next, *list = sv->stage_head;
-	bool synced;
+	for (; list != NULL; list = list->next)
+		if (list->verdict == V_WAIT)
+			list->verdict = durable ? V_DURABLE : V_LOST;
+}
+
+/* Send each reply whose line is durable; refuse the others (fail closed:
+ * what is not in the log did not happen).  Replies staged meanwhile, by
+ * the requests this lets through, wait for a later commit. */
+static void
+release(server *sv, staged *list)
+{
+	staged *s, *next;
 	char *err;
 	size_t elen;
 	conn *c;
 
-	if (list == NULL && ct_audit_pending(sv->audit) == 0)
-		return;
-	/* Lines handled below stage new replies: they wait for the next commit. */
-	sv->stage_head = NULL;
-	sv->stage_tail = &sv->stage_head;
-	synced = ct_audit_commit(sv->audit) == CT_OK;
-	if (!synced)
-		fprintf(stderr, "custodiand: audit commit failed: refusing "
-		    "this turn's operations\n");
 	for (s = list; s != NULL; s = next) {
 		next = s->next;
-		if (!synced) {
-			/* Fail closed: what is not in the log did not happen. */
+		if (s->verdict != V_DURABLE) {
 			ct_free_secret(s->reply, s->len);
 			s->reply = NULL;
 			if (ct_reply_error(s->id, CT_ERR_AUDIT, NULL, &err, &elen) == CT_OK)
@@ -1193,18 +1224,85 @@ deliver(server *sv)
 	}
 }
 
+static staged *
+take_staged(server *sv)
+{
+	staged *list = sv->stage_head;
+
+	sv->stage_head = NULL;
+	sv->stage_tail = &sv->stage_head;
+	return list;
+}
+
+/* Settle the batch on the audit writer once it is done (wait: block until
+ * then).  A failed batch takes the pending lines chained on it along. */
 static void
-drop_staged(server *sv)
+collect(server *sv, bool wait)
+{
+	ct_err r;
+
+	if (!ct_audit_collect(sv->audit, wait, &r))
+		return;
+	if (r != CT_OK) {
+		fprintf(stderr, "custodiand: audit commit failed: refusing "
+		    "the operations it covered\n");
+		settle(sv->stage_head, false);
+	}
+	settle(sv->flight, r == CT_OK);
+}
+
+/* Commit now, on this thread: for lines that must be on disk before the
+ * daemon goes on (governance, start, stop). */
+static ct_err
+audit_commit(server *sv)
+{
+	ct_err r;
+
+	collect(sv, true);
+	r = ct_audit_commit(sv->audit);
+	settle(sv->stage_head, r == CT_OK);
+	return r;
+}
+
+/*
+ * Group commit: while the writer syncs one batch, the turns go on and
+ * their lines gather for the next.  Once it is done its replies go out,
+ * and what gathered meanwhile goes to the writer as the next batch.
+ */
+static void
+deliver(server *sv)
+{
+	staged *list;
+
+	collect(sv, false);
+	if (ct_audit_busy(sv->audit))
+		return;
+	list = sv->flight;
+	sv->flight = NULL;
+	release(sv, list);
+	if (ct_audit_pending(sv->audit) == 0) {
+		/* Their lines are durable already, or they have none. */
+		settle(sv->stage_head, true);
+		release(sv, take_staged(sv));
+	} else if (ct_audit_flush(sv->audit) == CT_OK) {
+		sv->flight = take_staged(sv);
+	} else {
+		/* The log is broken: nothing more is committed. */
+		settle(sv->stage_head, false);
+		release(sv, take_staged(sv));
+	}
+}
+
+static void
+free_staged(staged *list)
 {
 	staged *s, *next;
 
-	for (s = sv->stage_head; s != NULL; s = next) {
+	for (s = list; s != NULL; s = next) {
 		next = s->next;
 		ct_free_secret(s->reply, s->len);
 		free(s);
 	}
-	sv->stage_head = NULL;
-	sv->stage_tail = &sv->stage_head;
 }
 
 static bool
@@ -1378,7 +1476,7 @@ gov_start(server *sv)
 		fprintf(stderr, "custodiand: %s\n", err);
 		(void)audit_event(sv, json_pack("{s:s, s:s, s:s}", "event",
 		    "start_refused", "result", ct_err_code(r), "detail", err));
-		if (ct_audit_commit(sv->audit) != CT_OK)
+		if (audit_commit(sv) != CT_OK)
 			fprintf(stderr, "custodiand: audit: refusal not written\n");
 		return r;
 	}
@@ -1444,6 +1542,7 @@ setup(server *sv)
 	struct epoll_event ev = { .events = EPOLLIN };
 	sigset_t mask;
 	size_t i;
+	int efd;
 	ct_err r;
 
 	/* Before any thread exists (ours, or a PKCS#11 module's), so that
@@ -1518,6 +1617,12 @@ setup(server *sv)
 		return r;
 	ev.data.u64 = (uint64_t)-4;
 	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, ct_readers_fd(sv->readers), &ev) == -1)
+		return CT_ERR_INTERNAL;
+	/* deliver() collects what the writer did, every turn. */
+	if ((r = ct_audit_writer_start(sv->audit, &efd)) != CT_OK)
+		return r;
+	ev.data.u64 = (uint64_t)-5;
+	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, efd, &ev) == -1)
 		return CT_ERR_INTERNAL;
 	return CT_OK;
 }
@@ -1618,7 +1723,10 @@ loop(server *sv)
 	int i, n, wait;
 
 	for (;;) {
-		wait = sv->stage_head ? 0 : sv->stopping ? 100 : TICK_MS;
+		/* Staged replies go to the writer at once when it is free;
+		 * while it is busy its eventfd wakes the loop. */
+		wait = sv->stage_head && !ct_audit_busy(sv->audit) ? 0 :
+		    sv->stopping ? 100 : TICK_MS;
 		if (wait != 0 && (n = checkpoint_wait_ms(sv)) >= 0 &&
 		    (wait < 0 || n < wait))
 			wait = n;
@@ -1639,6 +1747,8 @@ loop(server *sv)
 				}
 			} else if (id == (uint64_t)-4)
 				take_readers(sv);
+			else if (id == (uint64_t)-5)
+				collect(sv, false);
 			else if ((c = conn_get(sv, id)) != NULL) {
 				if (evs[i].events & EPOLLOUT) {
 					conn_flush(c);
@@ -1686,11 +1796,12 @@ teardown(server *sv)
 		/* The log ends signed: a checkpoint covers the stop line. */
 		if (audit_event(sv, ev) == CT_OK)
 			maybe_checkpoint(sv, true);
-		if (ct_audit_commit(sv->audit) != CT_OK)
+		if (audit_commit(sv) != CT_OK)
 			fprintf(stderr, "custodiand: audit: stop event not written\n");
 		ct_audit_close(sv->audit);
 	}
-	drop_staged(sv);
+	free_staged(sv->flight);
+	free_staged(take_staged(sv));
 	for (i = 0; i < MAX_CONNS; i++)
 		if (sv->conns[i] != NULL)
 			conn_close(sv, sv->conns[i]);
@@ -1764,7 +1875,7 @@ ct_server_run(const ct_server_opts *opts)
 	}
 	if ((r = gov_start(sv)) != CT_OK)
 		goto out;
-	if ((r = ct_audit_commit(sv->audit)) != CT_OK) {
+	if ((r = audit_commit(sv)) != CT_OK) {
 		fprintf(stderr, "custodiand: audit log not writable: %s\n",
 		    ct_strerror(r));
 		goto out;

@@ -249,6 +249,50 @@ test_group_commit(void **state)
 	assert_verify_ok(fx->path, 100);
 }
 
+/* The writer thread: lines appended while a batch is synced continue the
+ * chain after it and go out in the next batch; commit waits for it. */
+static void
+test_writer(void **state)
+{
+	struct fixture *fx = *state;
+	ct_audit *a;
+	ct_err r;
+	int efd;
+	unsigned i;
+
+	assert_int_equal(ct_audit_open(fx->path, &a), CT_OK);
+	assert_int_equal(ct_audit_flush(a), CT_ERR_INTERNAL); /* no writer */
+	assert_int_equal(ct_audit_writer_start(a, &efd), CT_OK);
+	assert_true(efd >= 0);
+	assert_false(ct_audit_collect(a, false, &r));
+	assert_int_equal(ct_audit_flush(a), CT_OK); /* nothing pending */
+	assert_false(ct_audit_busy(a));
+	for (i = 1; i <= 3; i++)
+		append_event(a, "sign", i, &t0);
+	assert_int_equal(ct_audit_flush(a), CT_OK);
+	assert_true(ct_audit_busy(a));
+	assert_int_equal(ct_audit_pending(a), 0);
+	assert_int_equal(ct_audit_flush(a), CT_ERR_INTERNAL); /* busy */
+	for (i = 4; i <= 5; i++)
+		append_event(a, "sign", i, &t0);
+	assert_true(ct_audit_collect(a, true, &r));
+	assert_int_equal(r, CT_OK);
+	assert_false(ct_audit_busy(a));
+	assert_int_equal(ct_audit_seq(a), 3);
+	assert_int_equal(ct_audit_pending(a), 2);
+	assert_int_equal(ct_audit_flush(a), CT_OK);
+	append_event(a, "sign", 6, &t0);
+	/* A commit on the owner's thread takes the batch in flight first. */
+	assert_int_equal(ct_audit_commit(a), CT_OK);
+	assert_false(ct_audit_busy(a));
+	assert_int_equal(ct_audit_seq(a), 6);
+	append_event(a, "sign", 7, &t0);
+	assert_int_equal(ct_audit_flush(a), CT_OK);
+	assert_int_equal(ct_audit_failures(a), 0);
+	ct_audit_close(a); /* finishes the batch */
+	assert_verify_ok(fx->path, 7);
+}
+
 /* Flips 'k' of "key-N" in line n: still valid JSON, different bytes. */
 static void
 edit_key(char *buf, size_t len, size_t n)
@@ -486,26 +530,52 @@ test_open_cuts_torn_tail(void **state)
 	free(good);
 }
 
-/* Run in a child: RLIMIT_FSIZE makes the write fail part way (EFBIG). */
+/* Commit through the writer thread, or on this thread. */
+static ct_err
+commit_by(ct_audit *a, bool writer)
+{
+	ct_err r;
+
+	if (!writer)
+		return ct_audit_commit(a);
+	if ((r = ct_audit_flush(a)) != CT_OK)
+		return r;
+	return ct_audit_collect(a, true, &r) ? r : CT_ERR_INTERNAL;
+}
+
+struct fail_arg {
+	const char *path;
+	bool writer;
+};
+
+/*
+ * Run in a child: RLIMIT_FSIZE makes a commit fail part way (EFBIG).  The
+ * file is cut back and the chain goes on from the last committed line.
+ * Through the writer, a line appended behind the failed batch (chained on
+ * its lines) is dropped with it.
+ */
 static void
 commit_fail_child(void *arg)
 {
-	const char *path = arg;
+	const struct fail_arg *fa = arg;
 	struct rlimit rl;
 	ct_audit_report rep;
 	struct stat st;
 	off_t committed;
 	ct_audit *a;
 	json_t *ev;
+	ct_err r;
 	unsigned i;
+	int efd;
 
 	CHILD_CHECK(signal(SIGXFSZ, SIG_IGN) != SIG_ERR);
 	CHILD_CHECK((ev = json_pack("{s:s}", "op", "sign")) != NULL);
-	CHILD_CHECK(ct_audit_open(path, &a) == CT_OK);
+	CHILD_CHECK(ct_audit_open(fa->path, &a) == CT_OK);
+	CHILD_CHECK(!fa->writer || ct_audit_writer_start(a, &efd) == CT_OK);
 	for (i = 0; i < 3; i++)
 		CHILD_CHECK(ct_audit_append(a, ev, &t0) == CT_OK);
-	CHILD_CHECK(ct_audit_commit(a) == CT_OK);
-	CHILD_CHECK(stat(path, &st) == 0);
+	CHILD_CHECK(commit_by(a, fa->writer) == CT_OK);
+	CHILD_CHECK(stat(fa->path, &st) == 0);
 	committed = st.st_size;
 
 	CHILD_CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0);
@@ -513,28 +583,46 @@ commit_fail_child(void *arg)
 	CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
 	for (i = 0; i < 100; i++)
 		CHILD_CHECK(ct_audit_append(a, ev, &t0) == CT_OK);
-	CHILD_CHECK(ct_audit_commit(a) == CT_ERR_AUDIT);
+	if (fa->writer) {
+		CHILD_CHECK(ct_audit_flush(a) == CT_OK);
+		CHILD_CHECK(ct_audit_append(a, ev, &t0) == CT_OK);
+		CHILD_CHECK(ct_audit_collect(a, true, &r) && r == CT_ERR_AUDIT);
+	} else
+		CHILD_CHECK(ct_audit_commit(a) == CT_ERR_AUDIT);
+	CHILD_CHECK(ct_audit_failures(a) == 1);
 	CHILD_CHECK(ct_audit_pending(a) == 0);
 	CHILD_CHECK(ct_audit_seq(a) == 3);
-	CHILD_CHECK(stat(path, &st) == 0 && st.st_size == committed);
+	CHILD_CHECK(stat(fa->path, &st) == 0 && st.st_size == committed);
 
 	CHILD_CHECK(ct_audit_append(a, ev, &t0) == CT_OK);
-	CHILD_CHECK(ct_audit_commit(a) == CT_OK);
+	CHILD_CHECK(commit_by(a, fa->writer) == CT_OK);
 	CHILD_CHECK(ct_audit_seq(a) == 4);
 	ct_audit_close(a);
 	json_decref(ev);
-	CHILD_CHECK(ct_audit_verify(path, &rep) == CT_OK && rep.lines == 4);
+	CHILD_CHECK(ct_audit_verify(fa->path, &rep) == CT_OK && rep.lines == 4);
+}
+
+static void
+run_commit_failure(const struct fixture *fx, bool writer)
+{
+	struct fail_arg fa = { fx->path, writer };
+	int status = child_run(commit_fail_child, &fa);
+
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_verify_ok(fx->path, 4);
 }
 
 static void
 test_commit_failure_rolls_back(void **state)
 {
-	struct fixture *fx = *state;
-	int status = child_run(commit_fail_child, fx->path);
+	run_commit_failure(*state, false);
+}
 
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_verify_ok(fx->path, 4);
+static void
+test_writer_failure(void **state)
+{
+	run_commit_failure(*state, true);
 }
 
 static void
@@ -1081,6 +1169,9 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_tail,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_failure, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_commit_failure_rolls_back,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_events,
