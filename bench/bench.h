@@ -41,6 +41,8 @@ typedef struct {
 	double secs;		/* wall time of the timed window */
 	double ops_s;
 	double p50_us, p99_us, max_us;
+	double cpu_us;		/* CPU per request: this process (all threads) */
+	double daemon_cpu_us;	/* and custodiand's; -1 when not measured */
 } bench_result;
 
 /* C threads, one state each, issuing requests for secs seconds. */

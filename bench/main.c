@@ -249,13 +249,57 @@ token_open(const opts *o, const char *module, p11_token **tok, char *err,
 	return r;
 }
 
+/* CPU time (user + system, all threads) of this process or of `pid`, in
+ * µs; -1 when unknown. */
+static double
+cpu_us(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	struct rusage ru;
+	FILE *f;
+	size_t n;
+
+	if (pid == 0) {
+		if (getrusage(RUSAGE_SELF, &ru) != 0)
+			return -1;
+		return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+		    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command in parentheses. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+	    &st) != 2)
+		return -1;
+	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* One load, and what it cost in CPU per request: here, and in custodiand
+ * when it is the target (daemon_pid, else 0). */
 static ct_err
 measure(const bench_ops *ops, const void *arg, const opts *o, int conc,
-	bench_result *res, char *err, size_t errlen)
+	long daemon_pid, bench_result *res, char *err, size_t errlen)
 {
 	bench_target t = { ops, arg };
+	double self0 = cpu_us(0), d0 = daemon_pid > 0 ? cpu_us(daemon_pid) : -1;
+	double self1, d1;
+	ct_err r;
 
-	return load_run(&t, conc, o->secs, res, err, errlen);
+	if ((r = load_run(&t, conc, o->secs, res, err, errlen)) != CT_OK)
+		return r;
+	self1 = cpu_us(0);
+	d1 = daemon_pid > 0 ? cpu_us(daemon_pid) : -1;
+	res->cpu_us = res->ops > 0 && self0 >= 0 && self1 >= 0 ?
+	    (self1 - self0) / (double)res->ops : -1;
+	res->daemon_cpu_us = res->ops > 0 && d0 >= 0 && d1 >= 0 ?
+	    (d1 - d0) / (double)res->ops : -1;
+	return CT_OK;
 }
 
 static void
@@ -274,6 +318,54 @@ print_result(const bench_result *r)
 	    r->max_us);
 }
 
+static void
+print_us(double us)
+{
+	if (us >= 0)
+		printf(" %.0f |", us);
+	else
+		printf(" n/a |");
+}
+
+/*
+ * Where the time goes: the CPU each request costs custodiand (its token
+ * work included) and the load generator's client, against what the direct
+ * request costs.  On a machine whose cores the load fills, custodian/direct
+ * cannot beat the last column.
+ */
+static void
+print_cpu(const opts *o, bench_result cu[][CONC_MAX],
+	  bench_result di[][CONC_MAX])
+{
+	const bench_result *c, *d;
+	size_t w, i, n;
+
+	printf("\n| operation | C | custodiand CPU µs/request | its client "
+	    "µs/request | direct CPU µs/request | direct / (custodiand + "
+	    "client) |\n|---|--:|--:|--:|--:|--:|\n");
+	for (w = 0; w < N_WORKLOADS; w++) {
+		n = workloads[w].slow ? o->n_rsa_conc : o->n_conc;
+		for (i = 0; i < n; i++) {
+			c = &cu[w][i], d = &di[w][i];
+			printf("| %s | %d |", workloads[w].title,
+			    workloads[w].slow ? o->rsa_conc[i] : o->conc[i]);
+			print_us(c->daemon_cpu_us);
+			print_us(c->cpu_us);
+			print_us(d->cpu_us);
+			if (c->daemon_cpu_us >= 0 && c->cpu_us >= 0 &&
+			    d->cpu_us >= 0)
+				print_ratio(d->cpu_us, c->daemon_cpu_us + c->cpu_us);
+			else
+				printf(" n/a |");
+			printf("\n");
+		}
+	}
+	printf("\n- CPU is user + system time of all threads (getrusage; "
+	    "custodiand's from /proc), per request, over the same runs as "
+	    "the table above.\n");
+	fflush(stdout);
+}
+
 /* The main table: every workload through custodiand and direct.  The ECDSA
  * rows are kept for the peers' ratios. */
 static void
@@ -281,7 +373,7 @@ run_main(const opts *o, p11_token *tok, bench_result *ec_cu,
 	 bench_result *ec_di)
 {
 	char err[BENCH_ERR_MAX];
-	bench_result cu, di;
+	bench_result cu[N_WORKLOADS][CONC_MAX], di[N_WORKLOADS][CONC_MAX];
 	prepared pp;
 	const int *conc;
 	size_t w, i, n;
@@ -296,27 +388,28 @@ run_main(const opts *o, p11_token *tok, bench_result *ec_cu,
 		conc = workloads[w].slow ? o->rsa_conc : o->conc;
 		n = workloads[w].slow ? o->n_rsa_conc : o->n_conc;
 		for (i = 0; i < n; i++) {
-			if (measure(&bench_direct, &pp.direct, o, conc[i], &di,
-			    err, sizeof(err)) != CT_OK)
+			if (measure(&bench_direct, &pp.direct, o, conc[i], 0,
+			    &di[w][i], err, sizeof(err)) != CT_OK)
 				die("%s, direct, C=%d: %s", workloads[w].title,
 				    conc[i], err);
-			if (measure(&bench_custodian, &pp.ct, o, conc[i], &cu,
-			    err, sizeof(err)) != CT_OK)
+			if (measure(&bench_custodian, &pp.ct, o, conc[i],
+			    o->daemon_pid, &cu[w][i], err, sizeof(err)) != CT_OK)
 				die("%s, custodian, C=%d: %s", workloads[w].title,
 				    conc[i], err);
 			printf("| %s | %d |", workloads[w].title, conc[i]);
-			print_result(&cu);
-			print_result(&di);
-			print_ratio(cu.ops_s, di.ops_s);
-			printf(" %.1f, %.1f |\n", cu.secs, di.secs);
+			print_result(&cu[w][i]);
+			print_result(&di[w][i]);
+			print_ratio(cu[w][i].ops_s, di[w][i].ops_s);
+			printf(" %.1f, %.1f |\n", cu[w][i].secs, di[w][i].secs);
 			fflush(stdout);
 			if (w == 0) {
-				ec_cu[i] = cu;
-				ec_di[i] = di;
+				ec_cu[i] = cu[w][i];
+				ec_di[i] = di[w][i];
 			}
 		}
 		prepared_clear(&pp);
 	}
+	print_cpu(o, cu, di);
 }
 
 typedef struct {
@@ -341,7 +434,7 @@ run_peers(const opts *o, peer *peers, size_t n_peers, const bench_result *ec_cu,
 	for (p = 0; p < n_peers; p++) {
 		for (i = 0; i < o->n_conc; i++) {
 			if (peers[p].arg != NULL && measure(peers[p].ops,
-			    peers[p].arg, o, o->conc[i], &r, err,
+			    peers[p].arg, o, o->conc[i], 0, &r, err,
 			    sizeof(err)) != CT_OK) {
 				/* A peer that breaks is reported, not fatal. */
 				snprintf(peers[p].na, sizeof(peers[p].na), "%s", err);
@@ -460,7 +553,8 @@ run_scale(const opts *o, p11_token *tok)
 				close(fds[i]);
 			wait_connections(o, 0, false);
 		}
-		if (measure(&bench_custodian, &pp.ct, o, SCALE_CONC, &res[p],
+		if (measure(&bench_custodian, &pp.ct, o, SCALE_CONC,
+		    o->daemon_pid, &res[p],
 		    err, sizeof(err)) != CT_OK)
 			die("scale, %s: %s", phase[p], err);
 		rss[p] = vmrss_kib(o->daemon_pid);
