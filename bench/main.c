@@ -409,6 +409,16 @@ run_main(const opts *o, p11_token *tok, bench_result *ec_cu,
 		}
 		prepared_clear(&pp);
 	}
+	printf("\n- direct = the token operation custodiand makes for the "
+	    "request, through pkcs11/p11.h on cached handles: sign = C_Sign "
+	    "of the same SHA-256 digest; AES unwrap = one C_Decrypt "
+	    "(CKM_AES_GCM) of the 32-byte data key; RSA unwrap = C_Decrypt "
+	    "(CKM_RSA_PKCS_OAEP) of the 32-byte content key plus the AES-GCM "
+	    "open of the data key in process, as custodiand does.\n"
+	    "- The RSA key has `oaep_hash: sha1`: SoftHSM2 refuses RSA-OAEP "
+	    "with SHA-256.\n"
+	    "- Ratios are of ops/s.  Latencies are per request as the client "
+	    "sees it: write to whole reply, or the p11.h call for direct.\n");
 	print_cpu(o, cu, di);
 }
 
@@ -650,16 +660,6 @@ main(int argc, char **argv)
 		die("token %s: %s", o.label, err);
 
 	run_main(&o, tok, ec_cu, ec_di);
-	printf("\n- direct = the token operation custodiand makes for the "
-	    "request, through pkcs11/p11.h on cached handles: sign = C_Sign "
-	    "of the same SHA-256 digest; AES unwrap = one C_Decrypt "
-	    "(CKM_AES_GCM) of the 32-byte data key; RSA unwrap = C_Decrypt "
-	    "(CKM_RSA_PKCS_OAEP) of the 32-byte content key plus the AES-GCM "
-	    "open of the data key in process, as custodiand does.\n"
-	    "- The RSA key has `oaep_hash: sha1`: SoftHSM2 refuses RSA-OAEP "
-	    "with SHA-256.\n"
-	    "- Ratios are of ops/s.  Latencies are per request as the client "
-	    "sees it: write to whole reply, or the p11.h call for direct.\n");
 
 	/* Peers: a missing one is a row of n/a with the reason. */
 	if (o.p11kit_module != NULL) {
