@@ -223,6 +223,19 @@ decide() {
 		--key card --pin-file "$W/pin"
 }
 
+# reload_daemon: SIGHUP, then wait (5 s at most) for the reload's audit
+# line: the daemon writes it once the new policy is in force or refused.
+reload_daemon() {
+	local n _
+	n=$(grep -c '"event":"reload"' "$AUDIT" 2>/dev/null)
+	kill -HUP "$DAEMON_PID"
+	for _ in $(seq 100); do
+		[ "$(grep -c '"event":"reload"' "$AUDIT" 2>/dev/null)" -gt "${n:-0}" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # wait_for DESC CMD...: poll (at most 5 s) until the command succeeds.
 wait_for() {
 	local desc=$1 i; shift

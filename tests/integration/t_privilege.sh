@@ -41,8 +41,7 @@ if runuser -u "$RUN_USER" -- cat "/proc/$DAEMON_PID/environ" >/dev/null 2>&1; th
 	not_ok "$RUN_USER reads the daemon's /proc/PID/environ"; else ok "$RUN_USER cannot read the daemon's /proc/PID/environ"; fi
 check "sign after the drop (token files read as $RUN_USER)" ctl sign k -i "$W/m"
 check "the start event names the user" grep -q "\"event\":\"start\",.*\"user\":\"$RUN_USER\"" "$AUDIT"
-kill -HUP "$DAEMON_PID"
-for _ in $(seq 100); do grep -q '"event":"reload"' "$AUDIT" && break; sleep 0.05; done
+reload_daemon
 check "a reload works as $RUN_USER under seccomp" grep -q '"event":"reload","result":"ok"' "$AUDIT"
 check "sign after the reload" ctl sign k -i "$W/m"
 kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"; rc=$?; DAEMON_PID=

@@ -78,7 +78,7 @@ check "status still works" ctl status
 # Reload: a broken policy is refused and the old one kept.
 cp "$POLICY" "$W/good.yaml"
 printf 'version: 1\ntokens: [\n' >"$POLICY"
-kill -HUP "$DAEMON_PID"; sleep 0.3
+reload_daemon
 check "after a refused reload the old policy still serves" ctl sign k -i "$W/m"
 grep -q 'reload refused, old policy kept: .*policy.yaml:[0-9]*:[0-9]*' "$W/daemon.err" &&
 	ok "refused reload names file:line:column" || not_ok "refused reload names file:line:column"

@@ -56,7 +56,7 @@ expect_err "rsa256: SoftHSM2 cannot do OAEP-SHA256: unsupported_mechanism" \
 
 # Rotation by keygen + SIGHUP: old blobs unwrap, rewrap moves them forward.
 check "keygen aes v2" keygen aes
-kill -HUP "$DAEMON_PID"; sleep 0.3
+reload_daemon
 same "aes current version is 2 after reload" "$(ctl list | awk '$1=="aes"{print $4}')" "v2"
 ctl unwrap "$blob_aes" -c "tenant=42" >"$W/back"
 check "v1 blob still unwraps" cmp "$W/secret" "$W/back"
