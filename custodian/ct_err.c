@@ -41,6 +41,7 @@ static const struct {
 	[33] = { "bad_backup", "backup file malformed, altered or not signed by the expected key" },
 	[34] = { "grant_expired", "the grant has expired" },
 	[35] = { "rate_limited", "request rate over the client's limit" },
+	[36] = { "token_timeout", "the token did not answer in time" },
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == -CT_ERR_LAST_,

@@ -46,7 +46,8 @@ typedef enum {
 	CT_ERR_BAD_BACKUP = -33,	/* bad_backup */
 	CT_ERR_GRANT_EXPIRED = -34,	/* grant_expired */
 	CT_ERR_RATE_LIMITED = -35,	/* rate_limited */
-	CT_ERR_LAST_ = -36
+	CT_ERR_TOKEN_TIMEOUT = -36,	/* token_timeout */
+	CT_ERR_LAST_ = -37
 } ct_err;
 
 /* Stable wire code, e.g. "not_authorized".  Never NULL. */

@@ -51,6 +51,9 @@ struct ct_job {
 	ct_blob blob;	  /* unwrap/rewrap: parsed req.blob */
 	bool has_work;	  /* governance token work, reported to ct_gov */
 	ct_gov_work work;
+	/* Set by the main thread while the job runs (the worker never reads
+	 * it): the client was answered token_timeout. */
+	bool late;
 	/* Set by the worker. */
 	ct_err err;
 	char msg[320];	  /* room for an expired grant's key, client, engagement */

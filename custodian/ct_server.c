@@ -51,6 +51,8 @@ typedef struct conn {
 	unsigned events; /* what epoll watches now */
 	ct_limit_entry *lim; /* its identity's limits, shared */
 	unsigned bad;	     /* malformed requests in a row */
+	ct_job *job;	     /* its token call on a worker, until finish() */
+	uint64_t deadline;   /* CLOCK_MONOTONIC ns: then token_timeout */
 } conn;
 
 /* A reply that may leave only after the audit line covering it is synced.
@@ -136,9 +138,12 @@ audit_event(server *sv, json_t *ev)
 	return r;
 }
 
+/* The audit line of a request; `late`: its client was answered
+ * token_timeout before the token answered this. */
 static ct_err
-audit_request(server *sv, const ct_peer *peer, const ct_request *req,
-	      const ct_keyref *key, ct_err result, const char *detail)
+audit_request_as(server *sv, const ct_peer *peer, const ct_request *req,
+		 const ct_keyref *key, ct_err result, const char *detail,
+		 bool late)
 {
 	json_t *ev = json_pack("{s:s, s:o}", "event", "request", "peer",
 	    peer_json(peer));
@@ -155,7 +160,16 @@ audit_request(server *sv, const ct_peer *peer, const ct_request *req,
 	event_set_str(ev, "result", result == CT_OK ? "ok" : ct_err_code(result));
 	if (result != CT_OK)
 		event_set_str(ev, "detail", detail);
+	if (late)
+		json_object_set_new(ev, "late", json_true());
 	return audit_event(sv, ev);
+}
+
+static ct_err
+audit_request(server *sv, const ct_peer *peer, const ct_request *req,
+	      const ct_keyref *key, ct_err result, const char *detail)
+{
+	return audit_request_as(sv, peer, req, key, result, detail, false);
 }
 
 static conn *
@@ -737,10 +751,14 @@ finish(server *sv, ct_job *job)
 		ct_gov_note_refusal(sv->gov, sv->pol, sv->now.tv_sec);
 	if (job->req.spec == NULL)
 		return; /* housekeeping: its governance events are the record */
-	r = audit_request(sv, &job->peer, &job->req,
-	    job->target.name[0] ? &job->target : &job->key, job->err, job->msg);
-	if (c == NULL)
-		return; /* the client left; the line still records what happened */
+	if (c != NULL && c->job == job)
+		c->job = NULL;
+	/* What the token did is recorded even when nobody waits for it. */
+	r = audit_request_as(sv, &job->peer, &job->req,
+	    job->target.name[0] ? &job->target : &job->key, job->err, job->msg,
+	    job->late);
+	if (c == NULL || job->late)
+		return; /* the client left, or was answered token_timeout */
 	if (r != CT_OK && job->err == CT_OK) {
 		/* No line, no result: fail closed. */
 		job->err = CT_ERR_AUDIT;
@@ -944,9 +962,11 @@ handle_line(server *sv, conn *c, const char *line, size_t len)
 		job->err = r;
 		finish(sv, job);
 		ct_job_free(job);
-	} else if (job->cmd->token)
+	} else if (job->cmd->token) {
+		c->job = job;
+		c->deadline = sv->mono + sv->pol->token_timeout * 1000000000u;
 		ct_pool_submit(sv->pool, job);
-	else
+	} else
 		run_inline(sv, job);
 }
 
@@ -1680,6 +1700,42 @@ take_signals(server *sv)
 }
 
 /* Once a second: rotations falling due, revoked versions to destroy. */
+/*
+ * A token that does not answer (a hung HSM, a card pulled mid-call) must
+ * not hold its clients forever: past the deadline the client is answered
+ * token_timeout and its connection serves again.  The call itself cannot
+ * be taken back; finish() records what it did when it ends, and discards
+ * its result.  Only the job's request, peer and key name are read here:
+ * the worker does not write them.
+ */
+static void
+expire_calls(server *sv)
+{
+	char msg[96];
+	ct_job *job;
+	conn *c;
+	size_t i;
+
+	for (i = 0; i < MAX_CONNS; i++) {
+		if ((c = sv->conns[i]) == NULL || (job = c->job) == NULL ||
+		    sv->mono < c->deadline)
+			continue;
+		c->job = NULL;
+		job->late = true;
+		snprintf(msg, sizeof(msg), "no answer from the token within %llu s",
+		    (unsigned long long)sv->pol->token_timeout);
+		if (audit_request(sv, &job->peer, &job->req, &job->key,
+		    CT_ERR_TOKEN_TIMEOUT, msg) == CT_OK) {
+			reply_error(sv, c, &job->req, CT_ERR_TOKEN_TIMEOUT, msg);
+			continue;
+		}
+		/* No line, no reply: hang up. */
+		c->closing = true;
+		c->busy = false;
+		conn_update(sv, c);
+	}
+}
+
 static void
 tick(server *sv)
 {
@@ -1687,6 +1743,7 @@ tick(server *sv)
 	size_t n;
 
 	sv->last_tick = sv->now.tv_sec;
+	expire_calls(sv);
 	if (ct_gov_tick(sv->gov, sv->pol, sv->now.tv_sec, work, &n) != CT_OK)
 		fprintf(stderr, "custodiand: governance: cannot record a due "
 		    "duty; retrying\n");

@@ -40,6 +40,7 @@
 #define MAX_LABEL	32	/* CK_TOKEN_INFO.label is 32 bytes */
 #define MAX_WORKERS	64
 #define DEFAULT_WORKERS	2
+#define DEFAULT_TOKEN_TIMEOUT	30	/* seconds */
 #define DEFAULT_APPROVAL_TTL	(24 * 3600)	/* seconds */
 #define DEFAULT_DESTROY_AFTER	(30 * 86400)	/* seconds */
 #define DEFAULT_CHECKPOINT_LINES	1000
@@ -889,9 +890,47 @@ parse_limits(struct ctx *c, const node *map, const char *what,
 	return CT_OK;
 }
 
+/* A duration with a unit: "90d", "24h", "15m", "30s", in [min, max]
+ * seconds.  A unit is required so that "90" is never read as the wrong one. */
+static ct_err
+get_duration(struct ctx *c, const node *n, const char *field, uint64_t min,
+	     uint64_t max, uint64_t *secs)
+{
+	static const struct {
+		char unit;
+		uint64_t secs;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	const char *s = n->str;
+	size_t len = strlen(s), i, digits = len > 0 ? len - 1 : 0;
+	uint64_t v = 0;
+	ct_err r;
+
+	if ((r = expect(c, n, N_SCALAR, field)) != CT_OK)
+		return r;
+	for (i = 0; i < nitems(units) && len > 0; i++)
+		if (s[len - 1] == units[i].unit)
+			break;
+	if (len < 2 || i == nitems(units) || strspn(s, "0123456789") != digits ||
+	    s[0] == '0' || digits > 9)
+		return perr(c, CT_ERR_POLICY, n->at,
+			    "%s: \"%s\" is not a duration such as 90d, 24h, "
+			    "15m or 30s", field, s);
+	for (len = 0; len < digits; len++)
+		v = v * 10 + (uint64_t)(s[len] - '0');
+	v *= units[i].secs;
+	if (v < min || v > max)
+		return perr(c, CT_ERR_POLICY, n->at,
+			    "%s: %s is out of range (%llu to %llu seconds)",
+			    field, s, (unsigned long long)min,
+			    (unsigned long long)max);
+	*secs = v;
+	return CT_OK;
+}
+
 enum { SVC_SOCKET, SVC_AUDIT_LOG, SVC_WORKERS, SVC_STATE, SVC_AUDIT_KEY,
        SVC_CP_LINES, SVC_CP_SECONDS, SVC_ROTATE_BYTES, SVC_USER, SVC_GROUP,
-       SVC_ALLOW_ROOT, SVC_LIMITS, SVC_UNKNOWN_LIMITS, SVC_MAX_BAD, SVC_N_ };
+       SVC_ALLOW_ROOT, SVC_LIMITS, SVC_UNKNOWN_LIMITS, SVC_MAX_BAD,
+       SVC_TOKEN_TIMEOUT, SVC_N_ };
 static const char *const service_fields[SVC_N_] = {
 	[SVC_SOCKET] = "socket",
 	[SVC_AUDIT_LOG] = "audit_log",
@@ -907,6 +946,7 @@ static const char *const service_fields[SVC_N_] = {
 	[SVC_LIMITS] = "limits",
 	[SVC_UNKNOWN_LIMITS] = "unknown_limits",
 	[SVC_MAX_BAD] = "max_bad_requests",
+	[SVC_TOKEN_TIMEOUT] = "token_timeout",
 };
 
 /* The audit fields of service: the key is resolved once keys are read. */
@@ -993,6 +1033,9 @@ parse_service_more(struct ctx *c, const node *const v[])
 			return r;
 		p->max_bad_requests = (unsigned)n;
 	}
+	if (v[SVC_TOKEN_TIMEOUT] != NULL)
+		return get_duration(c, v[SVC_TOKEN_TIMEOUT], "token_timeout", 1,
+				    3600, &p->token_timeout);
 	return CT_OK;
 }
 
@@ -1199,43 +1242,6 @@ parse_client(struct ctx *c, const node *map, const node *const v[], size_t i)
 	if (v[CLI_LIMITS] != NULL)
 		return parse_limits(c, v[CLI_LIMITS], "limits",
 				    &c->client_limits, &cl->limits);
-	return CT_OK;
-}
-
-/* A duration with a unit: "90d", "24h", "15m", "30s", in [min, max]
- * seconds.  A unit is required so that "90" is never read as the wrong one. */
-static ct_err
-get_duration(struct ctx *c, const node *n, const char *field, uint64_t min,
-	     uint64_t max, uint64_t *secs)
-{
-	static const struct {
-		char unit;
-		uint64_t secs;
-	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
-	const char *s = n->str;
-	size_t len = strlen(s), i, digits = len > 0 ? len - 1 : 0;
-	uint64_t v = 0;
-	ct_err r;
-
-	if ((r = expect(c, n, N_SCALAR, field)) != CT_OK)
-		return r;
-	for (i = 0; i < nitems(units) && len > 0; i++)
-		if (s[len - 1] == units[i].unit)
-			break;
-	if (len < 2 || i == nitems(units) || strspn(s, "0123456789") != digits ||
-	    s[0] == '0' || digits > 9)
-		return perr(c, CT_ERR_POLICY, n->at,
-			    "%s: \"%s\" is not a duration such as 90d, 24h, "
-			    "15m or 30s", field, s);
-	for (len = 0; len < digits; len++)
-		v = v * 10 + (uint64_t)(s[len] - '0');
-	v *= units[i].secs;
-	if (v < min || v > max)
-		return perr(c, CT_ERR_POLICY, n->at,
-			    "%s: %s is out of range (%llu to %llu seconds)",
-			    field, s, (unsigned long long)min,
-			    (unsigned long long)max);
-	*secs = v;
 	return CT_OK;
 }
 
@@ -1908,6 +1914,7 @@ load(struct ctx *c, const char *dir_of, const unsigned char *buf, size_t len,
 		goto out;
 	}
 	c->pol->workers = DEFAULT_WORKERS;
+	c->pol->token_timeout = DEFAULT_TOKEN_TIMEOUT;
 	c->pol->unknown_limits = unknown_limits_default;
 	c->pol->max_bad_requests = DEFAULT_BAD;
 	c->client_limits = client_limits_default;

@@ -170,6 +170,8 @@ typedef struct {
 	char *socket;	  /* service.socket, absolute after load; may be NULL */
 	char *audit_log;  /* service.audit_log, absolute after load; may be NULL */
 	unsigned workers; /* service.workers, 1..64, default 2 */
+	uint64_t token_timeout; /* service.token_timeout: seconds a client
+				 * waits for a token call, default 30 */
 	char *audit_key;  /* service.audit_key: the key (in keys) that signs
 			   * audit checkpoints, never granted sign; NULL: none */
 	unsigned long checkpoint_lines;	  /* with audit_key: default 1000 */

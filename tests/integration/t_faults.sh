@@ -21,6 +21,8 @@ keys:
     token: svc
     allow: { root: [wrap, unwrap] }
 P
+# A token call that takes longer than this is answered token_timeout.
+sed -i -e 's|^  audit_log: .*|&\n  token_timeout: 1s|' "$POLICY"
 check "keygen k" keygen k
 check "keygen aes" keygen aes
 start_daemon || exit 1
@@ -114,6 +116,23 @@ faults
 while [ $(($(now_ms) - t0)) -lt 3500 ]; do sleep 0.1; done
 check "7: daemon alive after the delay" kill -0 "$DAEMON_PID"
 check "7: after the delay the daemon still serves" ctl sign k -i "$W/m"
+
+# 8. A token that hangs past service.token_timeout (1 s): the client is
+# answered token_timeout, and its connection serves again; when the call
+# ends, the audit records what the token did, marked late, and nothing
+# reaches the client.
+faults "C_Sign delay 4000"
+t0=$(now_ms)
+expect_err "8: a hung sign is answered token_timeout" token_timeout ctl sign k -i "$W/m"
+dt=$(($(now_ms) - t0))
+[ "$dt" -lt 3500 ] && ok "8: before the token answered (${dt} ms)" || not_ok "8: took ${dt} ms"
+check "8: the refusal is audited" \
+	grep -q '"op":"sign","key":"k","version":1,"result":"token_timeout","detail":"no answer from the token within 1 s"' "$AUDIT"
+faults
+check "8: status meanwhile" ctl status
+wait_for "8: the late answer is audited, marked late" \
+	grep -q '"op":"sign","key":"k","version":1,"result":"ok","late":true' "$AUDIT"
+check "8: then the daemon signs again" ctl sign k -i "$W/m"
 
 # 5 (last: a refused PIN stays refused for the daemon's life).
 # A wrong PIN is never retried: at most one C_Login per request.

@@ -394,6 +394,7 @@ test_service_run_as_and_limits(void **state)
 				  "  limits: {rate: 100, connections: 8}\n"
 				  "  unknown_limits: {connections: 1}\n"
 				  "  max_bad_requests: 3\n"
+				  "  token_timeout: 2m\n"
 				  "tokens:\n"
 				  "  - {name: t, module: /m.so, label: l, "
 				  "pin_env: P}\n"
@@ -409,6 +410,7 @@ test_service_run_as_and_limits(void **state)
 	assert_int_equal(p->run_gid, 0);
 	assert_true(p->allow_root);
 	assert_int_equal(p->max_bad_requests, 3);
+	assert_int_equal(p->token_timeout, 120);
 	assert_int_equal(p->clients[0].limits.rate, 100);
 	assert_int_equal(p->clients[0].limits.burst, 100);
 	assert_int_equal(p->clients[0].limits.connections, 8);
@@ -432,6 +434,7 @@ test_service_run_as_and_limits(void **state)
 	assert_null(p->run_user);
 	assert_false(p->allow_root);
 	assert_int_equal(p->max_bad_requests, 8);
+	assert_int_equal(p->token_timeout, 30);
 	assert_int_equal(p->clients[0].limits.rate, 0);
 	assert_int_equal(p->clients[0].limits.connections, 2048);
 	assert_int_equal(p->unknown_limits.connections, 4);
@@ -941,6 +944,10 @@ static const struct bad bad_docs[] = {
 	  "connections: 0 is out of range (1 to 4096)" },
 	{ HDR "service:\n  max_bad_requests: 0\n" TOK KEY("aes-256"), 3, 21,
 	  "max_bad_requests: 0 is out of range (1 to 1000)" },
+	{ HDR "service:\n  token_timeout: 30\n" TOK KEY("aes-256"), 3, 18,
+	  "token_timeout: \"30\" is not a duration such as 90d, 24h, 15m or 30s" },
+	{ HDR "service:\n  token_timeout: 2h\n" TOK KEY("aes-256"), 3, 18,
+	  "token_timeout: 2h is out of range (1 to 3600 seconds)" },
 	{ HDR TOK "clients:\n  - name: c\n    uid: 1\n    limits: {rat: 1}\n"
 	      KEY("aes-256"), 10, 14, "unknown field \"rat\" in limits" },
 	{ HDR TOK "clients:\n  - name: c\n    uid: 1\n    limits: [1]\n"
