@@ -109,6 +109,22 @@ use_fake_clock() {
 	    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 }
 
+# The fault-injecting PKCS#11 module (tests/faultp11), in front of SoftHSM2
+# unless FAULTP11_MODULE says otherwise.  use_faults points it at this
+# test's rule file, with no rule yet, and its log (not_ok when the module is
+# not built).  faults RULE... replaces the rules (none: clears them),
+# renamed into place so that the module never reads half a list.
+# p11_mark; ...; p11_since: the log lines written after the mark.
+FAULT_MODULE="$BUILD/tests/libfaultp11.so"
+use_faults() {
+	[ -f "$FAULT_MODULE" ] || { not_ok "$FAULT_MODULE missing: make $FAULT_MODULE"; return 1; }
+	export FAULTP11_CONTROL="$W/faults" FAULTP11_LOG="$W/p11.log"
+	: >"$FAULTP11_CONTROL"
+}
+faults() { printf '%s\n' "$@" >"$W/faults.new"; mv "$W/faults.new" "$FAULTP11_CONTROL"; }
+p11_mark() { P11_MARK=$(wc -l <"$FAULTP11_LOG"); }
+p11_since() { tail -n +"$((P11_MARK + 1))" "$FAULTP11_LOG"; }
+
 # key_k_fixture: the token "svc" and the ec-p256 key "k" that root may sign
 # and verify with, generated; the test starts the daemon.
 key_k_fixture() {

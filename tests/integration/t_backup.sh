@@ -5,7 +5,6 @@
 # written, a restore failing or killed midway, and the drill.
 . "$(dirname "$0")/lib.sh"
 
-FAULT="$BUILD/tests/libfaultp11.so"
 # The policy names the module through a link, so that the fault-injecting
 # module can stand in without changing the policy (and its digest).
 SOFTHSM=$MODULE
@@ -124,24 +123,25 @@ else not_ok "another key: $(cat "$W/err")"; fi
 
 # A restore that fails midway (the token refuses the first public key, after
 # two keys were unwrapped) leaves nothing behind.
-ln -sf "$FAULT" "$W/module.so"
-export FAULTP11_MODULE="$SOFTHSM" FAULTP11_CONTROL="$W/fault" FAULTP11_LOG="$W/fault.log"
-echo "C_CreateObject fail CKR_DEVICE_ERROR always" >"$W/fault"
+use_faults || { finish; exit 1; }
+ln -sf "$FAULT_MODULE" "$W/module.so"
+export FAULTP11_MODULE="$SOFTHSM"
+faults "C_CreateObject fail CKR_DEVICE_ERROR always"
 expect_restore_fails "C_CreateObject fails midway" "$W/backup.ctb"
-same "two keys were unwrapped before the failure" "$(grep -c '^C_UnwrapKey CKR_OK' "$W/fault.log")" "2"
+same "two keys were unwrapped before the failure" "$(grep -c '^C_UnwrapKey CKR_OK' "$FAULTP11_LOG")" "2"
 
 # kill -9 midway: the pending objects are recognisable, never served, and
 # the next restore removes them.
-: >"$W/fault.log"
-echo "C_CreateObject delay 20000" >"$W/fault"
+: >"$FAULTP11_LOG"
+faults "C_CreateObject delay 20000"
 restore "$W/backup.ctb" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 200); do
-	[ "$(grep -c '^C_UnwrapKey CKR_OK' "$W/fault.log")" -ge 2 ] && break
+	[ "$(grep -c '^C_UnwrapKey CKR_OK' "$FAULTP11_LOG")" -ge 2 ] && break
 	sleep 0.05
 done
 kill -9 "$pid"; wait "$pid" 2>/dev/null
-: >"$W/fault"
+faults
 ln -sf "$SOFTHSM" "$W/module.so"
 left=$(objects svc | grep -v custodian-backup-wrap)
 same "after kill -9: only pending objects are left" \

@@ -272,10 +272,9 @@ DAEMON_PREFIX=
 check "the log verifies" verify --key "$W/audit.pem" "$AUDIT"
 
 # ---- a token failure costs the checkpoint, not the lines ----
-MODULE="$BUILD/tests/libfaultp11.so"
-if [ -f "$MODULE" ]; then
-	export FAULTP11_CONTROL="$W/faults" FAULTP11_LOG="$W/p11.log"
-	echo "C_Sign fail CKR_DEVICE_REMOVED always" >"$FAULTP11_CONTROL"
+if use_faults; then
+	MODULE=$FAULT_MODULE
+	faults "C_Sign fail CKR_DEVICE_REMOVED always"
 	rm -f "$AUDIT"
 	service_policy "audit_key: audit" "checkpoint_lines: 5"
 	start_daemon || exit 1
@@ -284,12 +283,10 @@ if [ -f "$MODULE" ]; then
 	same "requests go on while checkpoints cannot be signed" "$ok_n" "6"
 	check "the failed checkpoint is audited with the token's words" \
 		grep -q '"event":"checkpoint_failed","key":"audit","version":1,"head_seq":[0-9]*,"result":"[a-z_]*","detail":"C_Sign: CKR_DEVICE_REMOVED"' "$AUDIT"
-	: >"$W/faults.new"; mv "$W/faults.new" "$FAULTP11_CONTROL"
+	faults
 	for i in $(seq 6); do ctl datakey dek >/dev/null; done
 	stop_daemon
 	check "once the token works, checkpoints are signed again" verify --key "$W/audit.pem" "$AUDIT"
 	same "every request has its line" "$(grep -c '"op":"datakey","key":"dek","version":1,"result":"ok"' "$AUDIT")" "12"
-else
-	not_ok "$MODULE missing: make $MODULE"
 fi
 finish

@@ -4,10 +4,8 @@
 # wrong PIN is never retried, a slow token does not block the event loop.
 . "$(dirname "$0")/lib.sh"
 
-MODULE="$BUILD/tests/libfaultp11.so"
-[ -f "$MODULE" ] || { not_ok "$MODULE missing: make $MODULE"; finish; exit 1; }
-export FAULTP11_CONTROL="$W/faults" FAULTP11_LOG="$W/p11.log"
-: >"$FAULTP11_CONTROL"
+use_faults || { finish; exit 1; }
+MODULE=$FAULT_MODULE
 
 init_token svc
 write_policy <<P
@@ -28,47 +26,42 @@ check "keygen aes" keygen aes
 start_daemon || exit 1
 printf 'message' >"$W/m"
 
-# faults RULE...: replace the control file (an empty list clears it).
-faults() { printf '%s\n' "$@" >"$W/faults.new"; mv "$W/faults.new" "$FAULTP11_CONTROL"; }
-# mark; ...; since: the log lines written after the mark.
-mark() { MARK=$(wc -l <"$FAULTP11_LOG"); }
-since() { tail -n +"$((MARK + 1))" "$FAULTP11_LOG"; }
-# first_line PATTERN: line number of the first match in since(), or 0.
-first_line() { since | grep -n -m1 -x -e "$1" | cut -d: -f1 | grep . || echo 0; }
+# first_line PATTERN: line number of the first match in p11_since, or 0.
+first_line() { p11_since | grep -n -m1 -x -e "$1" | cut -d: -f1 | grep . || echo 0; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # 1. Baseline.
-mark
+p11_mark
 check "1: sign through the fault module" ctl sign k -i "$W/m"
-check "1: the module logs the call" grep -q -x "C_Sign CKR_OK" <(since)
+check "1: the module logs the call" grep -q -x "C_Sign CKR_OK" <(p11_since)
 
 # 2. A lost session: re-opened, the sign retried once.
 faults "C_Sign fail CKR_SESSION_HANDLE_INVALID once"
-mark
+p11_mark
 check "2: sign succeeds after a lost session" ctl sign k -i "$W/m"
 inj=$(first_line "C_Sign CKR_SESSION_HANDLE_INVALID (injected)")
-okl=$(since | grep -n -x "C_Sign CKR_OK" | tail -1 | cut -d: -f1)
+okl=$(p11_since | grep -n -x "C_Sign CKR_OK" | tail -1 | cut -d: -f1)
 [ "$inj" -gt 0 ] && [ "${okl:-0}" -gt "$inj" ] &&
 	ok "2: log: injected failure, then C_Sign CKR_OK" ||
-	{ not_ok "2: log: injected failure, then C_Sign CKR_OK"; since | sed 's/^/#   /'; }
+	{ not_ok "2: log: injected failure, then C_Sign CKR_OK"; p11_since | sed 's/^/#   /'; }
 same "2: one C_OpenSession after the failure (the recovery)" \
-	"$(since | tail -n +"$inj" | grep -c '^C_OpenSession CKR_OK$')" "1"
+	"$(p11_since | tail -n +"$inj" | grep -c '^C_OpenSession CKR_OK$')" "1"
 
 # 3. A lost login: logged in again with the stored PIN.
 faults "C_Sign fail CKR_USER_NOT_LOGGED_IN once"
-mark
+p11_mark
 check "3: sign succeeds after a lost login" ctl sign k -i "$W/m"
 inj=$(first_line "C_Sign CKR_USER_NOT_LOGGED_IN (injected)")
-login=$(since | grep -n '^C_Login ' | tail -1 | cut -d: -f1)
+login=$(p11_since | grep -n '^C_Login ' | tail -1 | cut -d: -f1)
 [ "$inj" -gt 0 ] && [ "${login:-0}" -gt "$inj" ] &&
 	ok "3: log: C_Login after the injected failure" ||
-	{ not_ok "3: log: C_Login after the injected failure"; since | sed 's/^/#   /'; }
+	{ not_ok "3: log: C_Login after the injected failure"; p11_since | sed 's/^/#   /'; }
 
 # 4. The token is gone: a clear error, fast; the daemon lives on.
 # The daemon answers token_unavailable (map_rv: a lost-session code after
 # the one retry), which is right: the token is not there, not misbehaving.
 faults "C_Sign fail CKR_DEVICE_REMOVED always"
-mark
+p11_mark
 t0=$(now_ms)
 expect_err "4: sign on a removed token: token_unavailable" token_unavailable \
 	timeout 10 "$CTL_BIN" -s "$SOCK" sign k -i "$W/m"
@@ -76,7 +69,7 @@ dt=$(($(now_ms) - t0))
 [ "$dt" -lt 5000 ] && ok "4: it fails in under 5 s (${dt} ms)" || not_ok "4: it took ${dt} ms"
 cp "$W/err" "$W/err4"
 check "4: the reply names the PKCS#11 failure" grep -q "C_Sign: CKR_DEVICE_REMOVED" "$W/err4"
-same "4: one retry, not a loop" "$(since | grep -c '^C_Sign CKR_DEVICE_REMOVED (injected)$')" "2"
+same "4: one retry, not a loop" "$(p11_since | grep -c '^C_Sign CKR_DEVICE_REMOVED (injected)$')" "2"
 check "4: daemon alive" kill -0 "$DAEMON_PID"
 check "4: status works" ctl status
 faults
@@ -88,10 +81,10 @@ head -c 64 /dev/urandom >"$W/secret"
 blob=$(ctl wrap aes -c t=1 -i "$W/secret")
 check "6: wrap" test -n "$blob"
 faults "C_Decrypt fail CKR_GENERAL_ERROR always"
-mark
+p11_mark
 expect_err "6: unwrap with a failing C_Decrypt: decrypt_failed" decrypt_failed \
 	timeout 10 "$CTL_BIN" -s "$SOCK" unwrap "$blob" -c t=1
-check "6: the failure was injected" grep -q -x "C_Decrypt CKR_GENERAL_ERROR (injected)" <(since)
+check "6: the failure was injected" grep -q -x "C_Decrypt CKR_GENERAL_ERROR (injected)" <(p11_since)
 check "6: wrap (C_Encrypt) still works" ctl wrap aes -c t=1 -i "$W/secret"
 check "6: daemon alive" kill -0 "$DAEMON_PID"
 faults
@@ -137,16 +130,16 @@ check "8: then the daemon signs again" ctl sign k -i "$W/m"
 # 5 (last: a refused PIN stays refused for the daemon's life).
 # A wrong PIN is never retried: at most one C_Login per request.
 faults "C_Login fail CKR_PIN_INCORRECT always" "C_Sign fail CKR_USER_NOT_LOGGED_IN always"
-mark
+p11_mark
 t0=$(now_ms)
 expect_err "5: sign with the PIN refused: pin_incorrect" pin_incorrect \
 	timeout 10 "$CTL_BIN" -s "$SOCK" sign k -i "$W/m"
-n1=$(since | grep -c '^C_Login ')
+n1=$(p11_since | grep -c '^C_Login ')
 [ "$n1" -le 1 ] && ok "5: $n1 C_Login for the request" || not_ok "5: $n1 C_Login calls for one request"
-mark
+p11_mark
 expect_err "5: a second request: pin_incorrect" pin_incorrect \
 	timeout 10 "$CTL_BIN" -s "$SOCK" sign k -i "$W/m"
-n2=$(since | grep -c '^C_Login ')
+n2=$(p11_since | grep -c '^C_Login ')
 [ "$n2" -le 1 ] && ok "5: $n2 C_Login for the second request" || not_ok "5: $n2 C_Login calls for the second request"
 dt=$(($(now_ms) - t0))
 [ "$dt" -lt 5000 ] && ok "5: both fail fast (${dt} ms)" || not_ok "5: took ${dt} ms"

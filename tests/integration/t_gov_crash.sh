@@ -5,11 +5,8 @@
 # the daemon at the step to crash in.
 . "$(dirname "$0")/lib.sh"
 
-MODULE="$BUILD/tests/libfaultp11.so"
-[ -f "$MODULE" ] || { not_ok "$MODULE missing"; finish; exit 1; }
-export FAULTP11_CONTROL="$W/faults" FAULTP11_LOG="$W/p11.log"
-: >"$FAULTP11_CONTROL"
-faults() { printf '%s\n' "$@" >"$W/faults.new"; mv "$W/faults.new" "$FAULTP11_CONTROL"; }
+use_faults || { finish; exit 1; }
+MODULE=$FAULT_MODULE
 
 init_token svc
 # The custodians' cards are plain SoftHSM2 tokens.

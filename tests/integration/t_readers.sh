@@ -5,10 +5,7 @@
 # restarted under a running daemon, every change in status and the audit log.
 . "$(dirname "$0")/lib.sh"
 
-FAULT_MODULE="$BUILD/tests/libfaultp11.so"
-[ -f "$FAULT_MODULE" ] || { not_ok "$FAULT_MODULE missing: make $FAULT_MODULE"; finish; exit 1; }
-export FAULTP11_CONTROL="$W/faults" FAULTP11_LOG="$W/p11.log"
-: >"$FAULTP11_CONTROL"
+use_faults || { finish; exit 1; }
 
 VCARD="$TOP/tests/vcard/vcard.py"
 PCSC="$W/pcsc"
@@ -192,12 +189,12 @@ check "4: sign on the bound token" ctl sign kcard -i "$W/m"
 # 5. Remove: refused at once.
 stop_card
 check "5: status: card gone within 5 s" wait_for 5 is "tok['card']['present']" False
-mark_p11=$(wc -l <"$FAULTP11_LOG")
+p11_mark
 expect_err "5: sign after removal: token_absent" token_absent ctl sign kcard -i "$W/m"
 expect_err "5: verify after removal: token_absent" token_absent \
 	ctl verify kcard AAAA -i "$W/m"
 same "5: the refusal never reached the token" \
-	"$(tail -n +"$((mark_p11 + 1))" "$FAULTP11_LOG" | grep -c .)" "0"
+	"$(p11_since | grep -c .)" "0"
 check "5: the unbound key signs" ctl sign ksvc -i "$W/m"
 
 # 6. Another card (another ATR) in the reader does not wake the token.
@@ -211,18 +208,18 @@ check "6: status: card gone" wait_for 5 is "rd['$READER']['card']" False
 
 # 7. The right card again, and the token lost its login meanwhile (a real
 # card does on reinsertion): the token layer logs in again, once.
-printf 'C_Sign fail CKR_USER_NOT_LOGGED_IN once\n' >"$FAULTP11_CONTROL"
+faults "C_Sign fail CKR_USER_NOT_LOGGED_IN once"
 insert_card "$ATR"
 check "7: status: card present" wait_for 5 is "tok['card']['present']" True
-mark_p11=$(wc -l <"$FAULTP11_LOG")
+p11_mark
 check "7: sign works after reinsertion" ctl sign kcard -i "$W/m"
-tail -n +"$((mark_p11 + 1))" "$FAULTP11_LOG" >"$W/p11.since"
+p11_since >"$W/p11.since"
 inj=$(grep -n -m1 -x 'C_Sign CKR_USER_NOT_LOGGED_IN (injected)' "$W/p11.since" | cut -d: -f1)
 login=$(grep -n '^C_Login ' "$W/p11.since" | tail -1 | cut -d: -f1)
 [ -n "$inj" ] && [ "${login:-0}" -gt "$inj" ] && ok "7: C_Login after the lost login, then C_Sign" ||
 	{ not_ok "7: no re-login seen"; sed 's/^/#   /' "$W/p11.since"; }
 same "7: one C_Sign CKR_OK after it" "$(tail -n +"${inj:-1}" "$W/p11.since" | grep -c -x 'C_Sign CKR_OK')" "1"
-: >"$FAULTP11_CONTROL"
+faults
 
 # 8. pcscd dies under the daemon: the bound token is suspended, the other
 # keeps signing, then pcscd comes back and so does the token.
