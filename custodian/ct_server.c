@@ -1300,17 +1300,15 @@ deliver(server *sv)
 	list = sv->flight;
 	sv->flight = NULL;
 	release(sv, list);
-	if (ct_audit_pending(sv->audit) == 0) {
-		/* Their lines are durable already, or they have none. */
-		settle(sv->stage_head, true);
-		release(sv, take_staged(sv));
-	} else if (ct_audit_flush(sv->audit) == CT_OK) {
+	if (ct_audit_pending(sv->audit) > 0 &&
+	    ct_audit_flush(sv->audit) == CT_OK) {
 		sv->flight = take_staged(sv);
-	} else {
-		/* The log is broken: nothing more is committed. */
-		settle(sv->stage_head, false);
-		release(sv, take_staged(sv));
+		return;
 	}
+	/* Nothing pending: their lines are durable already, or they have
+	 * none.  Else the log is broken and nothing more is committed. */
+	settle(sv->stage_head, ct_audit_pending(sv->audit) == 0);
+	release(sv, take_staged(sv));
 }
 
 static void
@@ -1805,7 +1803,7 @@ loop(server *sv)
 			} else if (id == (uint64_t)-4)
 				take_readers(sv);
 			else if (id == (uint64_t)-5)
-				collect(sv, false);
+				continue; /* the writer is done: deliver() collects */
 			else if ((c = conn_get(sv, id)) != NULL) {
 				if (evs[i].events & EPOLLOUT) {
 					conn_flush(c);
